@@ -1,0 +1,42 @@
+"""The `knowrl` flow: six stages, each a cached, retriable task. Deployed as `knowrl/full` and per stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.filesystems import LocalFileSystem
+
+from knowrl.plan import RunPlan
+from storage import Paths
+from tasks import STAGE_TASKS
+
+
+def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Run a selected stage as its task (a cache hit when nothing changed), or reuse its last result."""
+    if stage not in plan.selected:
+        return plan.previous_ref(stage)
+    storage = LocalFileSystem(basepath=str(Paths.from_env().ensure().prefect_results))
+    task = STAGE_TASKS[stage].with_options(result_storage=storage, refresh_cache=stage in plan.refresh)
+    return task(config=plan.config(stage), upstream=plan.upstream(stage, refs))
+
+
+@flow(name="knowrl")
+def knowrl(
+    recipe: str = "recipes/demo.yaml",
+    stages: list[str] | None = None,
+    from_stage: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    plan = RunPlan.create(recipe, stages, from_stage, overrides)
+    refs: dict[str, dict[str, Any]] = {}
+    refs["data"] = run_stage("data", plan, refs)
+    if plan.should_stop_after_data(refs["data"]):
+        get_run_logger().info("data fingerprint %s is unchanged: nothing to retrain", refs["data"]["fingerprint"])
+        return refs
+    refs["knowledge"] = run_stage("knowledge", plan, refs)
+    refs["sft"] = run_stage("sft", plan, refs)
+    refs["grpo"] = run_stage("grpo", plan, refs)
+    refs["evaluate"] = run_stage("evaluate", plan, refs)
+    refs["publish"] = run_stage("publish", plan, refs)
+    return refs

@@ -1,0 +1,156 @@
+"""One pydantic config class per stage. Unknown keys are errors, so a typo in a recipe is named."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataRules(_Strict):
+    """Validation and filtering rules of the data stage; each can be tuned or switched off."""
+
+    normalize_unicode: Literal["NFC", "NFKC", "none"] = "NFKC"
+    collapse_whitespace: bool = True
+    dedupe_questions: bool = True
+    dedupe_key: Literal["normalized", "alphanumeric"] = "normalized"
+    min_question_chars: int = Field(3, ge=0)
+    max_question_chars: int = Field(2000, ge=1)
+    max_answer_chars: int = Field(1000, ge=1)
+    max_titles: int = Field(50, ge=1)
+    min_response_chars: int = Field(10, ge=0)
+    max_response_chars: int = Field(40000, ge=1)
+    # lenient: <think>..</think> then <answer>..</answer>, text between them allowed (137 rows of the
+    # published cold-start set have a sentence there); strict: only whitespace between; off: no check.
+    coldstart_shape: Literal["lenient", "strict", "off"] = "lenient"
+
+
+class DataConfig(_Strict):
+    rl_source: str = Field(description="Hub dataset id or local JSON/JSONL/Parquet file or directory")
+    rl_file: str | None = None
+    coldstart_source: str | None = None
+    coldstart_file: str | None = None
+    revision: str | None = None
+    split: str = "train"
+    rules: DataRules = DataRules()
+    heldout_fraction: float = Field(0.05, ge=0, lt=1)
+    seed: int = 0
+    stop_when_unchanged: bool = Field(
+        False, description="scheduled retraining: stop after this stage when the RL data fingerprint is not new"
+    )
+
+
+class KnowledgeConfig(_Strict):
+    source: str = Field(description="KnowRL SQLite KB or Wikipedia dump: Hub dataset id or local path; 'demo'")
+    source_format: Literal["auto", "knowrl_sqlite", "pages"] = "auto"
+    hub_file: str | None = "knowledge_base.db"
+    revision: str | None = None
+    scope: Literal["needed", "all"] = "needed"
+    passage_max_tokens: int = Field(256, ge=8)
+    backend: Literal["bm25", "dense"] = "bm25"
+    dense_model: str | None = None
+    top_k: int = Field(5, ge=1)
+
+
+class LoraSettings(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+class _TrainerSettings(_Strict):
+    learning_rate: float = Field(1e-4, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    max_steps: int = Field(-1, ge=-1)
+    per_device_batch: int = Field(1, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    bf16: bool = False
+    use_cpu: bool | Literal["auto"] = "auto"
+    gradient_checkpointing: bool = False
+    save_steps: int = Field(50, ge=1)
+    logging_steps: int = Field(1, ge=1)
+    deepspeed: Literal["zero2", "zero3"] | None = None
+    optim: str = "adamw_torch"
+    seed: int = 0
+    limit_rows: int | None = Field(None, ge=1)
+    lora: LoraSettings = LoraSettings()
+
+
+class SFTStageConfig(_TrainerSettings):
+    base_model: str = Field(description="Hub model id, local path, or builtin:tiny-qwen2")
+    revision: str | None = None
+    num_epochs: float = Field(1.0, gt=0)
+    max_length: int = Field(3072, ge=16)
+    sample_prompts: int = Field(16, ge=0, description="prompts sampled before/after to measure format share")
+    sample_max_new_tokens: int = Field(96, ge=1)
+
+
+class RewardSpec(_Strict):
+    name: str
+    weight: float = 1.0
+
+
+class GRPOStageConfig(_TrainerSettings):
+    learning_rate: float = Field(1e-5, gt=0)
+    num_generations: int = Field(8, ge=2)
+    generation_batch_size: int | None = None
+    beta: float = Field(0.001, ge=0)
+    loss_type: Literal["grpo", "dapo", "bnpo", "dr_grpo"] = "grpo"
+    max_prompt_tokens: int = Field(256, ge=8)
+    max_completion_length: int = Field(1024, ge=4)
+    temperature: float = Field(1.0, gt=0)
+    use_vllm: bool = False
+    rewards: list[RewardSpec] = [RewardSpec(name="format"), RewardSpec(name="combined")]
+    judge: JudgeConfig = JudgeConfig()
+    extractor: ExtractorConfig = ExtractorConfig()
+    verifier: VerifierConfig = VerifierConfig()
+
+    @model_validator(mode="after")
+    def _generation_batch_divisible(self) -> GRPOStageConfig:
+        batch = self.generation_batch_size or self.per_device_batch * self.grad_accum
+        if batch % self.num_generations:
+            raise ValueError(
+                f"generation batch {batch} (per_device_batch x grad_accum, or generation_batch_size) must be "
+                f"divisible by num_generations={self.num_generations}"
+            )
+        return self
+
+
+class BenchmarkSpec(_Strict):
+    name: Literal["truthfulqa", "simpleqa", "chinese_simpleqa", "gpqa", "aime"]
+    source: str = Field(description="Hub dataset id or local file")
+    file: str | None = None
+    revision: str | None = None
+    split: str = "test"
+    limit: int | None = Field(None, ge=1)
+
+
+class EvaluateConfig(_Strict):
+    benchmarks: list[BenchmarkSpec]
+    max_new_tokens: int = Field(1024, ge=1)
+    batch_size: int = Field(8, ge=1)
+    use_vllm: bool = False
+    judge: JudgeConfig = JudgeConfig()
+    bootstrap_samples: int = Field(1000, ge=10)
+    seed: int = 0
+
+
+class PublishConfig(_Strict):
+    repo_id: str = Field(description="Hub repo to push to, e.g. my-org/knowrl-model")
+    private: bool = True
+    push: Literal["merged", "adapter"] = "merged"
+    dry_run: bool = False
+    token_env: str = "HF_TOKEN"
+    license: str = "mit"
+    tag_prefix: str = "run-"
+    # metric -> largest allowed worsening (trained minus base, in the metric's bad direction)
+    gate: dict[str, float] = {}
+    force: bool = False

@@ -1,0 +1,139 @@
+"""Run the data stage: resolve sources, validate every row, store accepted and quarantined rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from knowrl.config.recipe import hash_config
+from knowrl.config.stages import DataConfig, DataRules
+from knowrl.data.normalize import question_key
+from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
+from knowrl.data.sources import ResolvedSource, read_records, resolve_source
+from knowrl.runtime import StageContext
+from storage.datasets import DatasetTables, LoadRecord, dumps_raw
+
+
+def fingerprint_rows(rows: list[dict[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()[:16]
+
+
+def assign_split(row_key: str, seed: int, heldout_fraction: float) -> str:
+    """Deterministic by (seed, row content): the same row lands in the same split on every load."""
+    bucket = int(hashlib.sha256(f"{seed}:{row_key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "heldout" if bucket < heldout_fraction else "train"
+
+
+def validate_rows(
+    resolved: ResolvedSource,
+    clean: Callable[[dict[str, Any], DataRules], dict[str, Any]],
+    dedupe_field: str,
+    rules: DataRules,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Accepted rows (with source_row) and quarantined rows (with reason); every row read is one or the other."""
+    accepted: list[dict[str, Any]] = []
+    quarantined: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    n_read = 0
+    for record in read_records(resolved.files):
+        n_read += 1
+        if record.error:
+            quarantined.append({"source_row": record.row, "reason": record.error, "raw": record.raw})
+            continue
+        try:
+            row = clean(record.value, rules)
+        except RowRejected as exc:
+            quarantined.append({"source_row": record.row, "reason": str(exc), "raw": dumps_raw(record.value)})
+            continue
+        key = question_key(row[dedupe_field], rules.dedupe_key)
+        if rules.dedupe_questions and key in seen:
+            reason = f"duplicate question (same as row {seen[key]})"
+            quarantined.append({"source_row": record.row, "reason": reason, "raw": dumps_raw(record.value)})
+            continue
+        seen.setdefault(key, record.row)
+        accepted.append({"source_row": record.row, **row})
+    return accepted, quarantined, n_read
+
+
+def _load(
+    kind: str,
+    resolved: ResolvedSource,
+    clean: Callable[[dict[str, Any], DataRules], dict[str, Any]],
+    dedupe_field: str,
+    cfg: DataConfig,
+    tables: DatasetTables,
+) -> dict[str, Any]:
+    accepted, quarantined, n_read = validate_rows(resolved, clean, dedupe_field, cfg.rules)
+    content = [{k: v for k, v in row.items() if k != "source_row"} for row in accepted]
+    fingerprint = fingerprint_rows(content)
+    rows = []
+    for row, body in zip(accepted, content, strict=True):
+        row_id = fingerprint_rows([body])
+        rows.append({**row, "row_id": row_id, "split": assign_split(row_id, cfg.seed, cfg.heldout_fraction)})
+    record = LoadRecord(
+        kind=kind,
+        source=resolved.source,
+        revision=resolved.revision,
+        source_fingerprint=resolved.source_fingerprint,
+        fingerprint=fingerprint,
+        config_hash=hash_config(cfg.model_dump(mode="json")),
+        n_read=n_read,
+        n_accepted=len(accepted),
+        n_quarantined=len(quarantined),
+    )
+    load_id, is_new = tables.record_load(record, rows, quarantined)
+    splits = Counter(r["split"] for r in rows)
+    return {
+        "fingerprint": fingerprint,
+        "source": resolved.source,
+        "revision": resolved.revision,
+        "load_id": load_id,
+        "is_new_version": is_new,
+        "n_read": n_read,
+        "n_accepted": len(accepted),
+        "n_quarantined": len(quarantined),
+        "n_train": splits.get("train", 0),
+        "n_heldout": splits.get("heldout", 0),
+        "quarantine_reasons": dict(Counter(q["reason"].split(" (")[0] for q in quarantined)),
+    }
+
+
+def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
+    """Load the RL set (and the cold-start set when configured) into the warehouse; return the stage's ref."""
+    tables = DatasetTables(ctx.warehouse)
+    cache_dir = ctx.paths.root / "hf-cache"
+    token = os.environ.get("HF_TOKEN")
+    ctx.progress(f"data: reading RL set from {cfg.rl_source}", 0.0)
+    rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, token)
+    rl = _load("rl", rl_source, clean_rl_row, "question", cfg, tables)
+    ref: dict[str, Any] = {"stage": "data", "rl": rl, "coldstart": None}
+    if cfg.coldstart_source:
+        ctx.progress(f"data: reading cold-start set from {cfg.coldstart_source}", 0.5)
+        cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, token)
+        ref["coldstart"] = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
+    ref["fingerprint"] = hashlib.sha256(
+        f"{rl['fingerprint']}:{(ref['coldstart'] or {}).get('fingerprint')}".encode()
+    ).hexdigest()[:16]
+    ctx.progress(
+        f"data: RL {rl['n_accepted']}/{rl['n_read']} accepted, {rl['n_quarantined']} quarantined"
+        + (f"; cold-start {ref['coldstart']['n_accepted']}/{ref['coldstart']['n_read']}" if ref["coldstart"] else ""),
+        1.0,
+    )
+    return ref
+
+
+def probe_sources(cfg: DataConfig, ctx: StageContext) -> str:
+    """A cheap fingerprint of the sources as they are now (file hashes or the Hub commit) for cache keys."""
+    cache_dir = ctx.paths.root / "hf-cache"
+    parts = [resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir).source_fingerprint]
+    if cfg.coldstart_source:
+        parts.append(resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir).source_fingerprint)
+    return ":".join(parts)

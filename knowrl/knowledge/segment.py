@@ -1,0 +1,122 @@
+"""A segment: the BM25 index (bm25s) of a set of pages, persisted as memory-mappable arrays.
+
+bm25s computes the BM25 weight of every (passage, term) pair and stores them column-wise (per term).
+For title-scoped retrieval we also keep them row-wise (per passage): scoring a question's few dozen
+candidate passages is then one small sparse product, without touching the other million passages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pyarrow as pa
+import pyarrow.feather as feather
+import scipy.sparse as sp
+
+from knowrl.data.normalize import title_key
+
+STOPWORDS = "en"
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    return bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
+
+
+@dataclass
+class PageBatch:
+    titles: list[str]
+    passages: list[list[str]]
+
+
+def build_segment(out_dir: Path, pages: PageBatch) -> dict[str, int]:
+    """Index the pages' passages into `out_dir`; passages of one page are contiguous rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    texts: list[str] = []
+    spans: dict[str, list[int]] = {}
+    page_titles: list[str] = []
+    passage_idx: list[int] = []
+    for title, passages in zip(pages.titles, pages.passages, strict=True):
+        key = title_key(title)
+        if key in spans or not passages:
+            continue
+        spans[key] = [len(texts), len(texts) + len(passages)]
+        texts.extend(passages)
+        page_titles.extend([title] * len(passages))
+        passage_idx.extend(range(len(passages)))
+    if not texts:
+        raise ValueError("no passages to index")
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords=STOPWORDS, show_progress=False), show_progress=False)
+    retriever.save(str(out_dir / "bm25"), show_progress=False)
+    scores = retriever.scores
+    csc = sp.csc_matrix(
+        (scores["data"], scores["indices"], scores["indptr"]), shape=(scores["num_docs"], len(scores["indptr"]) - 1)
+    )
+    csr = csc.tocsr()
+    csr.sort_indices()
+    np.save(out_dir / "rows.data.npy", csr.data.astype(np.float32))
+    np.save(out_dir / "rows.indices.npy", csr.indices.astype(np.int32))
+    np.save(out_dir / "rows.indptr.npy", csr.indptr.astype(np.int64))
+    feather.write_feather(
+        pa.table({"title": page_titles, "passage_idx": passage_idx, "text": texts}),
+        out_dir / "passages.arrow",
+        compression="uncompressed",
+    )
+    (out_dir / "titles.json").write_text(json.dumps(spans))
+    return {"pages": len(spans), "passages": len(texts)}
+
+
+class Segment:
+    """An opened segment: arrays are memory-mapped, so opening costs milliseconds, not a full load."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.spans: dict[str, list[int]] = json.loads((directory / "titles.json").read_text())
+        self.vocab: dict[str, int] = json.loads((directory / "bm25" / "vocab.index.json").read_text())
+        self._rows = sp.csr_matrix(
+            (
+                np.load(directory / "rows.data.npy", mmap_mode="r"),
+                np.load(directory / "rows.indices.npy", mmap_mode="r"),
+                np.load(directory / "rows.indptr.npy", mmap_mode="r"),
+            ),
+            shape=(int(np.load(directory / "rows.indptr.npy", mmap_mode="r").shape[0] - 1), len(self.vocab)),
+        )
+        self._passages = feather.read_table(directory / "passages.arrow", memory_map=True)
+        self._global: bm25s.BM25 | None = None
+
+    @property
+    def n_passages(self) -> int:
+        return self._rows.shape[0]
+
+    def passages(self, rows: np.ndarray) -> list[tuple[str, int, str]]:
+        """(title, passage index, text) of the given rows, fetched in one vectorised take."""
+        taken = self._passages.take(np.asarray(rows, dtype=np.int64)).to_pydict()
+        return list(zip(taken["title"], taken["passage_idx"], taken["text"], strict=True))
+
+    def candidate_rows(self, keys: list[str]) -> np.ndarray:
+        ranges = [range(*self.spans[k]) for k in keys if k in self.spans]
+        return np.fromiter((r for span in ranges for r in span), dtype=np.int64) if ranges else np.empty(0, np.int64)
+
+    def query_matrix(self, token_lists: list[list[str]]) -> sp.csr_matrix:
+        rows, cols = [], []
+        for i, tokens in enumerate(token_lists):
+            ids = [self.vocab[t] for t in tokens if t in self.vocab]
+            rows.extend([i] * len(ids))
+            cols.extend(ids)
+        data = np.ones(len(rows), dtype=np.float32)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(token_lists), len(self.vocab)))
+
+    def score(self, queries: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """BM25 scores (n_queries x len(rows)) of the given passages; bm25s's weights, summed per query term."""
+        return np.asarray((queries @ self._rows[rows].T).todense())
+
+    def global_search(self, token_lists: list[list[str]], k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._global is None:
+            self._global = bm25s.BM25.load(str(self.directory / "bm25"), mmap=True)
+        k = min(k, self.n_passages)
+        docs, scores = self._global.retrieve(token_lists, k=k, show_progress=False, n_threads=1)
+        return docs, scores

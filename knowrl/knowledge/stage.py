@@ -1,0 +1,124 @@
+"""Run the knowledge stage: import the pages the training data needs, index new ones, report coverage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from knowrl.config.stages import KnowledgeConfig
+from knowrl.data.normalize import title_key
+from knowrl.knowledge.segment import PageBatch, build_segment
+from knowrl.knowledge.sources import iter_pages, resolve_kb
+from knowrl.knowledge.store import STORE_FILE
+from knowrl.runtime import StageContext
+from storage.datasets import DatasetTables
+from storage.knowledge import KnowledgeTables
+
+SEGMENT_STAGE = "knowledge-segment"
+
+
+def needed_titles(ctx: StageContext, rl_fingerprint: str) -> dict[str, str]:
+    """title key -> a display title, for every title of every accepted RL row (all splits)."""
+    titles: dict[str, str] = {}
+    for row in DatasetTables(ctx.warehouse).rl_rows(rl_fingerprint, split=None):
+        for title in row["titles"]:
+            titles.setdefault(title_key(title), title)
+    return titles
+
+
+def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+    kb = resolve_kb(cfg, ctx.paths.root / "hf-cache")
+    store_key = hashlib.sha256(f"{kb.fingerprint}:{kb.format}:{cfg.passage_max_tokens}".encode()).hexdigest()[:16]
+    tables = KnowledgeTables(ctx.warehouse)
+    rl_fp = data_ref["rl"]["fingerprint"]
+    needed = needed_titles(ctx, rl_fp)
+    searched = tables.searched_keys(store_key)
+    segments = tables.segments(store_key)
+    if cfg.scope == "all":
+        wanted = None if not segments else set()
+    else:
+        wanted = set(needed) - searched
+    ctx.progress(
+        f"knowledge: {len(needed)} titles needed, {len(segments)} existing segment(s), "
+        f"{'all pages' if wanted is None else f'{len(wanted)} new titles'} to import from {kb.path.name}",
+        0.05,
+    )
+    new_pages = 0
+    if wanted is None or wanted:
+        new_pages = _import_new_pages(cfg, ctx, kb, store_key, wanted, tables)
+        segments = tables.segments(store_key)
+    if not segments:
+        raise ValueError(
+            f"knowledge source {kb.path} has none of the {len(needed)} titles the data needs "
+            f"(e.g. {list(needed.values())[:3]}); check knowledge.source or set knowledge.scope=all"
+        )
+    found_keys = tables.page_keys(store_key)
+    coverage = {title: key in found_keys for key, title in needed.items()}
+    tables.record_coverage(store_key, rl_fp, coverage)
+    store = ctx.artifacts.write(
+        "knowledge",
+        lambda d: (d / STORE_FILE).write_text(json.dumps({"segments": segments, "store_key": store_key}, indent=1)),
+        config=cfg.model_dump(mode="json"),
+        inputs={"kb": kb.fingerprint, "rl": rl_fp},
+    )
+    n_found = sum(coverage.values())
+    ref = {
+        "stage": "knowledge",
+        "fingerprint": store.artifact_id,
+        "artifact_id": store.artifact_id,
+        "path": str(store.path),
+        "store_key": store_key,
+        "source": str(kb.path),
+        "segments": len(segments),
+        "pages_indexed_now": new_pages,
+        "pages_total": len(found_keys),
+        "titles_needed": len(needed),
+        "titles_found": n_found,
+        "titles_missing": len(needed) - n_found,
+        "coverage": round(n_found / len(needed), 4) if needed else 1.0,
+        "missing_examples": tables.missing_titles(store_key, rl_fp, limit=10),
+    }
+    ctx.progress(f"knowledge: coverage {n_found}/{len(needed)} titles, {new_pages} pages indexed now", 1.0)
+    return ref
+
+
+def _import_new_pages(
+    cfg: KnowledgeConfig, ctx: StageContext, kb: Any, store_key: str, wanted: set[str] | None, tables: KnowledgeTables
+) -> int:
+    titles, passage_lists, pages, passages, quarantined = [], [], [], [], []
+    for title, error, page_passages in iter_pages(kb, wanted, cfg.passage_max_tokens):
+        if error:
+            quarantined.append({"title": title, "reason": error})
+            continue
+        key = title_key(title)
+        titles.append(title)
+        passage_lists.append(page_passages)
+        pages.append({"title_key": key, "title": title, "n_passages": len(page_passages), "source": str(kb.path)})
+        passages.extend({"title_key": key, "passage_idx": i, "text": p} for i, p in enumerate(page_passages))
+        if len(titles) % 10000 == 0:
+            ctx.progress(f"knowledge: read {len(titles)} pages", None)
+    segment_id = None
+    if titles:
+        ctx.progress(f"knowledge: indexing {len(passages)} passages of {len(titles)} pages", 0.5)
+        segment = ctx.artifacts.write(
+            SEGMENT_STAGE,
+            lambda d: build_segment(d, PageBatch(titles, passage_lists)),
+            inputs={"kb": kb.fingerprint},
+            metrics={"pages": len(titles), "passages": len(passages)},
+        )
+        segment_id = segment.artifact_id
+    searched = sorted(wanted) if wanted is not None else [p["title_key"] for p in pages]
+    tables.add_segment(store_key, segment_id, pages, passages, searched, quarantined)
+    return len(titles)
+
+
+def open_store(ref: dict[str, Any], ctx: StageContext) -> Any:
+    """The store a knowledge ref points to, verified against its manifest."""
+    from knowrl.knowledge.store import KnowledgeStore
+
+    artifact = ctx.artifacts.open(ref["artifact_id"], stage="knowledge")
+    manifest = json.loads((artifact.path / STORE_FILE).read_text())
+    dirs = [ctx.artifacts.open(seg, stage=SEGMENT_STAGE, verify=False).path for seg in manifest["segments"]]
+    return KnowledgeStore.open(Path(artifact.path), dirs)

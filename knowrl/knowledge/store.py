@@ -1,0 +1,114 @@
+"""The knowledge store: segments of passages with `search(query, titles, k)` scoped by page title.
+
+A store is a small manifest listing its segments (each an artifact of its own), so an incremental build
+adds one segment for the new pages and reuses the others untouched. BM25 statistics are per segment:
+scores of pages indexed in different builds are compared as they are; `knowrl` rebuilds from scratch
+when the passage settings change, which keeps one segment per store in the common case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from knowrl.data.normalize import title_key
+from knowrl.knowledge.segment import Segment, tokenize
+
+STORE_FILE = "store.json"
+
+
+@dataclass(frozen=True)
+class Passage:
+    title: str
+    passage_idx: int
+    text: str
+    score: float
+
+
+@dataclass
+class SearchResult:
+    passages: list[Passage]
+    scoped: bool  # False: none of the titles is in the store, so the search fell back to all passages
+    missing_titles: list[str] = field(default_factory=list)
+
+
+class KnowledgeStore:
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = segments
+        self._where: dict[str, int] = {}
+        for number, segment in enumerate(segments):
+            for key in segment.spans:
+                self._where.setdefault(key, number)
+
+    @classmethod
+    def open(cls, store_dir: Path, segment_dirs: list[Path] | None = None) -> KnowledgeStore:
+        """Open a store artifact; its segments are found beside it in the artifact store."""
+        if segment_dirs is None:
+            manifest = json.loads((store_dir / STORE_FILE).read_text())
+            root = store_dir.parent.parent / "knowledge-segment"
+            segment_dirs = [root / seg_id for seg_id in manifest["segments"]]
+        return cls([Segment(d) for d in segment_dirs])
+
+    @property
+    def n_passages(self) -> int:
+        return sum(s.n_passages for s in self.segments)
+
+    def has_title(self, title: str) -> bool:
+        return title_key(title) in self._where
+
+    def search(self, query: str, titles: list[str], k: int = 5) -> SearchResult:
+        return self.search_batch([query], [titles], k)[0]
+
+    def search_batch(self, queries: list[str], titles: list[list[str]], k: int = 5) -> list[SearchResult]:
+        """Answer many queries at once: queries sharing a title set are scored in one sparse product."""
+        if len(queries) != len(titles):
+            raise ValueError(f"{len(queries)} queries but {len(titles)} title lists")
+        tokens = tokenize(list(queries))
+        results: list[SearchResult | None] = [None] * len(queries)
+        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for i, title_list in enumerate(titles):
+            groups[tuple(dict.fromkeys(title_key(t) for t in title_list))].append(i)
+        fallback: list[int] = []
+        for keys, members in groups.items():
+            found = [key for key in keys if key in self._where]
+            missing = [t for t in titles[members[0]] if title_key(t) not in self._where]
+            if not found:
+                fallback.extend(members)
+                continue
+            scored = self._scoped(found, [tokens[i] for i in members], k)
+            for i, passages in zip(members, scored, strict=True):
+                results[i] = SearchResult(passages, True, missing)
+        if fallback:
+            for i, passages in zip(fallback, self._global([tokens[i] for i in fallback], k), strict=True):
+                results[i] = SearchResult(passages, False, list(titles[i]))
+        return results  # type: ignore[return-value]
+
+    def _scoped(self, keys: list[str], token_lists: list[list[str]], k: int) -> list[list[Passage]]:
+        per_segment: dict[int, list[str]] = defaultdict(list)
+        for key in keys:
+            per_segment[self._where[key]].append(key)
+        blocks, candidates = [], []
+        for number, seg_keys in per_segment.items():
+            segment = self.segments[number]
+            rows = segment.candidate_rows(seg_keys)
+            blocks.append(segment.score(segment.query_matrix(token_lists), rows))
+            candidates.extend(segment.passages(rows))
+        scores = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
+        top = min(k, scores.shape[1])
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+        return [
+            [Passage(*candidates[c], float(scores[q, c])) for c in columns] for q, columns in enumerate(order)
+        ]
+
+    def _global(self, token_lists: list[list[str]], k: int) -> list[list[Passage]]:
+        merged: list[list[Passage]] = [[] for _ in token_lists]
+        for segment in self.segments:
+            docs, scores = segment.global_search(token_lists, k)
+            for q in range(len(token_lists)):
+                fetched = segment.passages(docs[q])
+                merged[q].extend(Passage(*p, float(s)) for p, s in zip(fetched, scores[q], strict=True))
+        return [sorted(p, key=lambda x: -x.score)[:k] for p in merged]

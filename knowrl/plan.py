@@ -1,0 +1,54 @@
+"""A run plan: the recipe, the stages to run, which ignore their cache, and earlier results to reuse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowrl import STAGES
+from knowrl.config.recipe import Recipe, load_recipe
+from knowrl.stages import UPSTREAM, StageSelectionError, select_stages
+from storage import Paths, Warehouse
+from storage.stage_runs import StageRuns
+
+
+@dataclass
+class RunPlan:
+    recipe_path: str
+    recipe: Recipe
+    selected: list[str]
+    refresh: set[str]
+    overrides: list[str] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        recipe_path: str,
+        stages: list[str] | None = None,
+        from_stage: str | None = None,
+        overrides: list[str] | None = None,
+    ) -> RunPlan:
+        recipe = load_recipe(recipe_path, overrides)
+        selected, refresh = select_stages(stages, from_stage)
+        return cls(recipe_path, recipe, selected, refresh, list(overrides or []))
+
+    def config(self, stage: str) -> dict[str, Any]:
+        return self.recipe.stage_config(stage).model_dump(mode="json")
+
+    def upstream(self, stage: str, refs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {name: refs[name] for name in UPSTREAM[stage] if name in refs}
+
+    def previous_ref(self, stage: str, paths: Paths | None = None) -> dict[str, Any]:
+        """The last completed result of a stage that is not selected, for the stages after it."""
+        paths = paths or Paths.from_env()
+        runs = StageRuns(Warehouse(paths.warehouse)).latest(stage, self.recipe.config_hash(stage))
+        if runs is None:
+            raise StageSelectionError(
+                f"stage {stage!r} is not selected and has no completed run with this recipe's {stage} config; "
+                f"add it to the stages to run (e.g. --stages {','.join(s for s in STAGES[: STAGES.index(stage) + 1])})"
+            )
+        return runs["ref"]
+
+    def should_stop_after_data(self, data_ref: dict[str, Any]) -> bool:
+        """Scheduled retraining: nothing to do when the RL data is a version already trained on."""
+        return self.recipe.data.stop_when_unchanged and not data_ref["rl"]["is_new_version"]

@@ -1,0 +1,78 @@
+"""The stage registry: order, which library packages make up each stage's code version, and cache keys.
+
+A stage's cache key is the hash of its config, its upstream stages' output fingerprints, and the code
+version of the library packages it runs: change one and that stage (and those after it) run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from knowrl import STAGES
+
+# Packages whose source makes up each stage's behaviour. Shared modules (config, storage) are left
+# out on purpose: editing a docstring there should not retrain a 7B model.
+STAGE_PACKAGES: dict[str, tuple[str, ...]] = {
+    "data": ("knowrl.data",),
+    "knowledge": ("knowrl.knowledge",),
+    "sft": ("knowrl.train", "knowrl.models"),
+    "grpo": ("knowrl.train", "knowrl.models", "knowrl.rewards", "knowrl.judges"),
+    "evaluate": ("knowrl.evaluate", "knowrl.judges"),
+    "publish": ("knowrl.publish",),
+}
+
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "data": (),
+    "knowledge": ("data",),
+    "sft": ("data",),
+    "grpo": ("data", "knowledge", "sft"),
+    "evaluate": ("sft", "grpo"),
+    "publish": ("data", "sft", "grpo", "evaluate"),
+}
+
+
+class StageSelectionError(ValueError):
+    """`stages` or `from_stage` names something that is not a stage, or a needed result is missing."""
+
+
+@cache
+def code_version(stage: str) -> str:
+    digest = hashlib.sha256()
+    for package in STAGE_PACKAGES[stage]:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise StageSelectionError(f"package {package} of stage {stage} is not importable")
+        root = Path(next(iter(spec.submodule_search_locations)))
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_key(stage: str, config: dict[str, Any], upstream: dict[str, dict[str, Any]], extra: str = "") -> str:
+    """Hash of (stage, config, upstream fingerprints, code version, extra input fingerprint)."""
+    upstream_fps = {name: (upstream.get(name) or {}).get("fingerprint") for name in UPSTREAM[stage]}
+    payload = json.dumps(
+        {"stage": stage, "config": config, "upstream": upstream_fps, "code": code_version(stage), "extra": extra},
+        sort_keys=True,
+        default=str,
+    )
+    return f"knowrl-{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:24]}"
+
+
+def select_stages(stages: list[str] | None, from_stage: str | None) -> tuple[list[str], set[str]]:
+    """Which stages run, and which of those must ignore their cache (from_stage onwards)."""
+    for name in [*(stages or []), *([from_stage] if from_stage else [])]:
+        if name not in STAGES:
+            raise StageSelectionError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+    selected = [s for s in STAGES if not stages or s in stages]
+    refresh: set[str] = set()
+    if from_stage:
+        start = STAGES.index(from_stage)
+        refresh = {s for s in STAGES[start:] if s in selected}
+    return selected, refresh

@@ -1,0 +1,136 @@
+"""SQL for the data stage: dataset versions, accepted rows, quarantine, load history."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from storage.warehouse import Warehouse
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    kind: str
+    source: str
+    revision: str | None
+    source_fingerprint: str
+    fingerprint: str
+    config_hash: str
+    n_read: int
+    n_accepted: int
+    n_quarantined: int
+
+
+class DatasetTables:
+    """Rows are stored per dataset fingerprint: a new revision adds a version, old ones stay intact."""
+
+    ROW_TABLES = {"rl": "rl_rows", "coldstart": "coldstart_rows"}
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+
+    def has_version(self, kind: str, fingerprint: str) -> bool:
+        table = self.ROW_TABLES[kind]
+        with self.warehouse.connect() as con:
+            return bool(con.execute(f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [fingerprint]).fetchall()[0][0])
+
+    def previous_fingerprint(self, kind: str, source: str) -> str | None:
+        with self.warehouse.connect() as con:
+            row = con.execute(
+                "SELECT fingerprint FROM dataset_loads WHERE kind = ? AND source = ? ORDER BY loaded_at DESC LIMIT 1",
+                [kind, source],
+            ).fetchall()
+        return row[0][0] if row else None
+
+    def record_load(
+        self, record: LoadRecord, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]
+    ) -> tuple[str, bool]:
+        """Store a load in one transaction; rows are inserted only for a fingerprint not seen before.
+
+        Returns the load id and whether this fingerprint is a new version for its source.
+        """
+        table = self.ROW_TABLES[record.kind]
+        load_id = uuid.uuid4().hex
+        with self.warehouse.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                seen = con.execute(
+                    "SELECT count(*) FROM dataset_loads WHERE kind = ? AND source = ? AND fingerprint = ?",
+                    [record.kind, record.source, record.fingerprint],
+                ).fetchall()[0][0]
+                exists = con.execute(
+                    f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [record.fingerprint]
+                ).fetchall()[0][0]
+                if rows and not exists:
+                    arrow_rows = pa.Table.from_pylist([{"fingerprint": record.fingerprint, **r} for r in rows])
+                    con.register("incoming_rows", arrow_rows)
+                    columns = ", ".join(arrow_rows.column_names)
+                    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_rows")
+                    con.unregister("incoming_rows")
+                if quarantined:
+                    con.executemany(
+                        "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            [load_id, record.kind, record.source, q["source_row"], q["reason"], q.get("raw")]
+                            for q in quarantined
+                        ],
+                    )
+                con.execute(
+                    "INSERT INTO dataset_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                    [
+                        load_id, record.kind, record.source, record.revision, record.source_fingerprint,
+                        record.fingerprint, record.config_hash, record.n_read, record.n_accepted,
+                        record.n_quarantined, seen == 0,
+                    ],
+                )
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        return load_id, seen == 0
+
+    def rl_rows(self, fingerprint: str, split: str | None = "train") -> list[dict[str, Any]]:
+        return self._rows("rl_rows", "row_id, question, answers, titles, split", fingerprint, split)
+
+    def coldstart_rows(self, fingerprint: str, split: str | None = "train") -> list[dict[str, Any]]:
+        return self._rows("coldstart_rows", "row_id, prompt, response, split", fingerprint, split)
+
+    def _rows(self, table: str, columns: str, fingerprint: str, split: str | None) -> list[dict[str, Any]]:
+        query = f"SELECT {columns} FROM {table} WHERE fingerprint = ?"
+        params: list[Any] = [fingerprint]
+        if split is not None:
+            query += " AND split = ?"
+            params.append(split)
+        with self.warehouse.connect() as con:
+            result = con.execute(query + " ORDER BY source_row", params)
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def quarantine(self, load_id: str) -> list[dict[str, Any]]:
+        with self.warehouse.connect() as con:
+            result = con.execute(
+                "SELECT kind, source, source_row, reason, raw FROM quarantine WHERE load_id = ? ORDER BY source_row",
+                [load_id],
+            )
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.warehouse.connect() as con:
+            result = con.execute(
+                "SELECT kind, source, revision, fingerprint, n_read, n_accepted, n_quarantined, is_new_version, "
+                "loaded_at FROM dataset_loads ORDER BY loaded_at DESC LIMIT ?",
+                [limit],
+            )
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def dumps_raw(value: Any) -> str:
+    """A quarantined row's raw form, kept for inspection (truncated: a bad row may be huge)."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text[:2000]

@@ -1,0 +1,40 @@
+"""SQL for the record of completed stage runs: what `knowrl status` and stage selection read."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from storage.warehouse import Warehouse
+
+
+class StageRuns:
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+
+    def record(self, stage: str, cache_key: str, config_hash: str, ref: dict[str, Any]) -> None:
+        with self.warehouse.connect() as con:
+            con.execute(
+                "INSERT INTO stage_runs VALUES (?, ?, ?, ?, ?, now())",
+                [uuid.uuid4().hex, stage, cache_key, config_hash, json.dumps(ref, default=str)],
+            )
+
+    def latest(self, stage: str, config_hash: str | None = None) -> dict[str, Any] | None:
+        query = "SELECT cache_key, config_hash, ref, finished_at FROM stage_runs WHERE stage = ?"
+        params: list[Any] = [stage]
+        if config_hash is not None:
+            query += " AND config_hash = ?"
+            params.append(config_hash)
+        with self.warehouse.connect() as con:
+            row = con.execute(query + " ORDER BY finished_at DESC LIMIT 1", params).fetchall()
+        if not row:
+            return None
+        row = row[0]
+        return {"cache_key": row[0], "config_hash": row[1], "ref": json.loads(row[2]), "finished_at": row[3]}
+
+    def count(self, stage: str, cache_key: str) -> int:
+        with self.warehouse.connect() as con:
+            return con.execute(
+                "SELECT count(*) FROM stage_runs WHERE stage = ? AND cache_key = ?", [stage, cache_key]
+            ).fetchall()[0][0]

@@ -1,0 +1,71 @@
+"""What every stage task shares: cache keys, the retry policy, progress reporting, the run record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.context import TaskRunContext
+from prefect.tasks import exponential_backoff
+
+from knowrl.config.recipe import hash_config
+from knowrl.runtime import StageContext
+from knowrl.stages import cache_key
+from storage import WarehouseBusyError
+from storage.stage_runs import StageRuns
+
+RETRY_DELAYS = exponential_backoff(backoff_factor=5)
+
+# Failures worth retrying: I/O and network. A bad recipe or a bug fails at once instead of 3 times.
+_TRANSIENT = (OSError, ConnectionError, TimeoutError, WarehouseBusyError)
+
+
+def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except _TRANSIENT:
+        return True
+    except Exception:  # any other failure is final; the state already carries it for the UI
+        return False
+    return False
+
+
+def key_fn(stage: str, extra: Callable[[dict[str, Any]], str] | None = None) -> Callable[..., str]:
+    def compute(context: TaskRunContext, params: dict[str, Any]) -> str:
+        return cache_key(stage, params["config"], params["upstream"], extra(params["config"]) if extra else "")
+
+    return compute
+
+
+def make_context(stage: str) -> tuple[StageContext, Callable[[str, float | None], None]]:
+    """A StageContext whose progress goes to the run's log and to a Prefect progress artifact."""
+    logger = get_run_logger()
+    artifact_id = create_progress_artifact(0.0, description=f"{stage} progress")
+
+    def progress(message: str, fraction: float | None) -> None:
+        logger.info(message)
+        if fraction is not None:
+            update_progress_artifact(artifact_id, min(100.0, max(0.0, fraction * 100)))
+
+    ctx = StageContext.from_env(progress=progress)
+    return ctx, progress
+
+
+def finish(stage: str, ctx: StageContext, config: dict[str, Any], upstream: dict[str, Any], ref: dict[str, Any],
+           summary_md: str, extra: str = "") -> dict[str, Any]:
+    """Record the completed run in the warehouse and publish the stage's summary as a Prefect artifact."""
+    key = cache_key(stage, config, upstream, extra)
+    StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref)
+    create_markdown_artifact(markdown=summary_md, key=f"knowrl-{stage}", description=f"{stage} stage summary")
+    return ref
+
+
+def md_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_none_"
+    headers = list(rows[0])
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(r.get(h, "")) for h in headers) + " |" for r in rows]
+    return "\n".join(lines)
