@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.filesystems import LocalFileSystem
 
 from knowrl.plan import RunPlan
 from storage import Paths
@@ -16,9 +15,11 @@ def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> dic
     """Run a selected stage as its task (a cache hit when nothing changed), or reuse its last result."""
     if stage not in plan.selected:
         return plan.previous_ref(stage)
-    storage = LocalFileSystem(basepath=str(Paths.from_env().ensure().prefect_results))
+    # A Path (not an unsaved block) is accepted by Prefect as local result storage, server or not.
+    storage = Paths.from_env().ensure().prefect_results
     task = STAGE_TASKS[stage].with_options(result_storage=storage, refresh_cache=stage in plan.refresh)
-    return task(config=plan.config(stage), upstream=plan.upstream(stage, refs))
+    extra = {"recipe": plan.recipe.model_dump(mode="json")} if stage == "publish" else {}
+    return task(config=plan.config(stage), upstream=plan.upstream(stage, refs), **extra)
 
 
 @flow(name="knowrl")

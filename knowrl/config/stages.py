@@ -63,6 +63,9 @@ class LoraSettings(_Strict):
     alpha: int = Field(32, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    # Fully trained next to the adapter; the demo's randomly initialised model needs its norms trained
+    # to sharpen its output distribution (a pretrained base does not).
+    modules_to_save: list[str] = []
 
 
 class _TrainerSettings(_Strict):

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from knowrl.models.tiny import TINY_SHAPE, build_tiny_model
+from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
 DEMO_TEXTS = ("demo/data/corpus.jsonl", "demo/data/coldstart.json", "demo/data/rl.jsonl")
@@ -29,16 +29,30 @@ def _demo_texts(repo_root: Path) -> list[str]:
     return texts
 
 
+def _pretrain_texts(repo_root: Path) -> list[str]:
+    """Plain text only: corpus pages and questions, no chat markup, no think/answer tags."""
+    texts = []
+    for line in (repo_root / "demo" / "data" / "corpus.jsonl").read_text().splitlines():
+        texts.extend(p for p in json.loads(line)["text"].split("\n\n"))
+    for line in (repo_root / "demo" / "data" / "rl.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        texts.append(f"{row['question']} {row['answers']}.")
+    return texts
+
+
 def _build_builtin(models_dir: Path) -> Path:
     repo_root = Path(__file__).resolve().parents[2]
     texts = _demo_texts(repo_root)
-    key = hashlib.sha256(json.dumps([TINY_SHAPE, texts], sort_keys=True).encode()).hexdigest()[:12]
+    pretrain = _pretrain_texts(repo_root)
+    key = hashlib.sha256(
+        json.dumps([TINY_SHAPE, EMBED_INIT_STD, PRETRAIN_STEPS, texts, pretrain], sort_keys=True).encode()
+    ).hexdigest()[:12]
     target = models_dir / f"tiny-qwen2-{key}"
     if (target / "config.json").exists():
         return target
     tmp = models_dir / f".tmp-tiny-qwen2-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_model(tmp, texts)
+    build_tiny_model(tmp, texts, pretrain)
     try:
         os.rename(tmp, target)
     except OSError:

@@ -31,6 +31,8 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
+EMBED_INIT_STD = 0.1
+PRETRAIN_STEPS = 300
 TINY_SHAPE = {
     "hidden_size": 128,
     "intermediate_size": 384,
@@ -62,8 +64,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
     return tokenizer
 
 
-def build_tiny_model(out_dir: Path, texts: list[str], vocab_size: int = 1024, seed: int = 0) -> Path:
-    """Write a randomly initialised Qwen2 model + tokenizer + chat template to `out_dir`."""
+def build_tiny_model(
+    out_dir: Path, texts: list[str], pretrain_texts: list[str] | None = None, vocab_size: int = 1024, seed: int = 0
+) -> Path:
+    """Write a Qwen2 model (random, then briefly pretrained on `pretrain_texts`) + tokenizer + chat template."""
     import torch
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
@@ -95,7 +99,41 @@ def build_tiny_model(out_dir: Path, texts: list[str], vocab_size: int = 1024, se
         **TINY_SHAPE,
     )
     model = Qwen2ForCausalLM(config)
+    # With the default 0.02 init the tied output layer can only produce near-uniform logits, which a
+    # LoRA adapter cannot sharpen in a few hundred steps; a pretrained model's embeddings are larger.
+    with torch.no_grad():
+        model.model.embed_tokens.weight.normal_(0.0, EMBED_INIT_STD)
     model.generation_config.eos_token_id = config.eos_token_id
     model.generation_config.pad_token_id = config.pad_token_id
+    if pretrain_texts:
+        pretrain(model, fast, pretrain_texts, seed=seed)
     model.save_pretrained(out_dir)
     return out_dir
+
+
+def pretrain(model: object, tokenizer: object, texts: list[str], steps: int = PRETRAIN_STEPS, seed: int = 0) -> float:
+    """A short causal-LM pre-training on plain text, so the demo starts from a model that knows words.
+
+    Real base models are pretrained; a random one cannot learn the answer format from 50 conversations
+    with a LoRA adapter in a CPU minute. The texts carry no chat markup and no think/answer tags, so the
+    format share before SFT stays near zero.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    ids = [tokenizer(t, add_special_tokens=False)["input_ids"] + [tokenizer.pad_token_id] for t in texts if t.strip()]
+    stream = torch.tensor([i for seq in ids for i in seq])
+    block, batch = 64, 16
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    model.train()
+    loss_value = float("nan")
+    for _ in range(steps):
+        starts = torch.randint(0, max(1, len(stream) - block - 1), (batch,), generator=generator)
+        x = torch.stack([stream[s : s + block] for s in starts])
+        loss = model(input_ids=x, labels=x).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        loss_value = loss.item()
+    model.eval()
+    return loss_value

@@ -1,0 +1,174 @@
+"""Benchmark loaders: TruthfulQA (original CSV and Hub layouts), SimpleQA, Chinese SimpleQA, GPQA, AIME.
+
+Each source is a local file (CSV, JSON, JSONL, Parquet) or a Hub dataset id (+ revision, file or split).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knowrl.config.stages import BenchmarkSpec
+from knowrl.data.sources import is_hub_id
+
+LETTERS = "ABCD"
+
+
+class BenchmarkError(ValueError):
+    """A benchmark file is missing, unreadable, or lacks the columns its layout needs."""
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    item_id: str
+    question: str
+    gold: list[str]
+    kind: str  # qa | mc | integer
+    incorrect: list[str] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    items: list[EvalItem]
+    fingerprint: str
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        raise BenchmarkError(f"benchmark file {path} does not exist")
+    try:
+        if path.suffix == ".csv":
+            with path.open(newline="", encoding="utf-8") as handle:
+                return list(csv.DictReader(handle))
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path).to_pylist()
+        text = path.read_text(encoding="utf-8")
+        if text.lstrip().startswith("["):
+            return json.loads(text)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, csv.Error, UnicodeDecodeError) as exc:
+        raise BenchmarkError(f"benchmark file {path} cannot be parsed: {exc}") from exc
+
+
+def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
+    try:
+        if spec.file:
+            from huggingface_hub import hf_hub_download
+
+            local = hf_hub_download(spec.source, spec.file, repo_type="dataset", revision=spec.revision,
+                                    cache_dir=str(cache_dir), token=os.environ.get("HF_TOKEN"))
+            return _read_rows(Path(local))
+        from datasets import load_dataset
+
+        return list(load_dataset(spec.source, split=spec.split, revision=spec.revision, cache_dir=str(cache_dir)))
+    except BenchmarkError:
+        raise
+    except Exception as exc:  # the Hub client raises many types; name the benchmark and the way out
+        raise BenchmarkError(
+            f"could not load benchmark {spec.name} from Hub dataset {spec.source!r} ({spec.file or spec.split}, "
+            f"revision {spec.revision or 'main'}): {type(exc).__name__}: {exc}. Point `source` at a local file instead."
+        ) from exc
+
+
+def _require(rows: list[dict[str, Any]], columns: list[list[str]], name: str, where: str) -> list[str]:
+    """For each needed field, the first of its accepted column names present in the rows."""
+    if not rows:
+        raise BenchmarkError(f"benchmark {name} at {where} has no rows")
+    present = set(rows[0])
+    chosen = []
+    for options in columns:
+        found = next((c for c in options if c in present), None)
+        if found is None:
+            raise BenchmarkError(f"benchmark {name} at {where} lacks column {' or '.join(options)}; it has {sorted(present)}")
+        chosen.append(found)
+    return chosen
+
+
+def _split_answers(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in str(value or "").split(";") if part.strip()]
+
+
+def _item_id(name: str, question: str) -> str:
+    return hashlib.sha256(f"{name}:{question}".encode()).hexdigest()[:16]
+
+
+def _truthfulqa(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
+    q, best, correct, incorrect = _require(
+        rows, [["Question", "question"], ["Best Answer", "best_answer"], ["Correct Answers", "correct_answers"],
+               ["Incorrect Answers", "incorrect_answers"]], "truthfulqa", where)
+    items = []
+    for row in rows:
+        gold = list(dict.fromkeys([str(row[best]).strip(), *_split_answers(row[correct])]))
+        items.append(EvalItem(_item_id("truthfulqa", row[q]), str(row[q]), [g for g in gold if g], "qa",
+                              incorrect=_split_answers(row[incorrect])))
+    return items
+
+
+def _simpleqa(rows: list[dict[str, Any]], where: str, name: str) -> list[EvalItem]:
+    q, a = _require(rows, [["problem", "question"], ["answer"]], name, where)
+    return [EvalItem(_item_id(name, str(r[q])), str(r[q]), [str(r[a])], "qa") for r in rows]
+
+
+def _gpqa(rows: list[dict[str, Any]], where: str, seed: int) -> list[EvalItem]:
+    q, c, w1, w2, w3 = _require(
+        rows, [["Question"], ["Correct Answer"], ["Incorrect Answer 1"], ["Incorrect Answer 2"], ["Incorrect Answer 3"]],
+        "gpqa", where)
+    items = []
+    for row in rows:
+        question = str(row[q]).strip()
+        options = [str(row[c]).strip(), str(row[w1]).strip(), str(row[w2]).strip(), str(row[w3]).strip()]
+        # A fixed shuffle per question: the same seed gives the same letters on every run.
+        order = list(range(4))
+        random.Random(f"{seed}:{question}").shuffle(order)
+        choices = [options[i] for i in order]
+        letter = LETTERS[order.index(0)]
+        text = question + "\n" + "\n".join(f"({LETTERS[i]}) {choice}" for i, choice in enumerate(choices))
+        text += "\nAnswer with the letter of the correct option."
+        items.append(EvalItem(_item_id("gpqa", question), text, [letter], "mc", choices=choices))
+    return items
+
+
+def _aime(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
+    q, a = _require(rows, [["problem", "Problem", "question"], ["answer", "Answer"]], "aime", where)
+    items = []
+    for row in rows:
+        try:
+            value = int(str(row[a]).strip())
+        except ValueError as exc:
+            raise BenchmarkError(f"aime at {where}: answer {row[a]!r} is not an integer") from exc
+        items.append(EvalItem(_item_id("aime", str(row[q])), str(row[q]), [str(value)], "integer"))
+    return items
+
+
+def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Benchmark:
+    local = Path(spec.source).expanduser()
+    if local.exists():
+        rows = _read_rows(local / spec.file if local.is_dir() and spec.file else local)
+    elif is_hub_id(spec.source):
+        rows = _hub_rows(spec, cache_dir)
+    else:
+        raise BenchmarkError(f"benchmark {spec.name} source {spec.source!r} is neither a local file nor a Hub dataset id")
+    where = spec.source
+    if spec.name == "truthfulqa":
+        items = _truthfulqa(rows, where)
+    elif spec.name in ("simpleqa", "chinese_simpleqa"):
+        items = _simpleqa(rows, where, spec.name)
+    elif spec.name == "gpqa":
+        items = _gpqa(rows, where, seed)
+    else:
+        items = _aime(rows, where)
+    items = items[: spec.limit] if spec.limit else items
+    digest = hashlib.sha256(json.dumps([[i.item_id, i.question, i.gold] for i in items]).encode()).hexdigest()[:16]
+    return Benchmark(spec.name, items, digest)

@@ -1,0 +1,59 @@
+"""The three interfaces: a correctness judge, a fact extractor, a fact verifier. All work on batches.
+
+A backend returns None for an item it could not score (an endpoint down after retries): the reward
+then yields None for that completion and training goes on.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class Grade(enum.StrEnum):
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    NOT_ATTEMPTED = "not_attempted"
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    question: str
+    gold: tuple[str, ...]
+    answer: str
+    incorrect: tuple[str, ...] = ()  # known wrong answers (TruthfulQA), when the benchmark has them
+
+
+@dataclass
+class CallStats:
+    """Counters a backend keeps: what training logs as judge calls, cache hits and failures."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    retries: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def snapshot(self) -> dict[str, int]:
+        return {"calls": self.calls, "cache_hits": self.cache_hits, "failures": self.failures, "retries": self.retries}
+
+
+class Judge(Protocol):
+    stats: CallStats
+
+    def grade_many(self, items: list[JudgeItem]) -> list[Grade | None]: ...
+
+
+class FactExtractor(Protocol):
+    stats: CallStats
+
+    def extract_many(self, texts: list[str]) -> list[list[str] | None]: ...
+
+
+class FactVerifier(Protocol):
+    stats: CallStats
+
+    def entailment_many(self, pairs: list[tuple[str, list[str]]]) -> list[float | None]:
+        """P(entailment) of each fact given its passages; None when it could not be computed."""
+        ...

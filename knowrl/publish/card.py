@@ -1,0 +1,102 @@
+"""The model card: Hub metadata (model-index with the evaluation results) and a readable body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub.repocard_data import EvalResult
+
+from knowrl.method.prompts import SYSTEM_PROMPT
+
+_TASK = "text-generation"
+
+
+def eval_results(comparison: dict[str, dict[str, dict[str, Any]]]) -> list[EvalResult]:
+    results = []
+    for bench, metrics in comparison.items():
+        for metric, row in metrics.items():
+            results.append(EvalResult(
+                task_type=_TASK, dataset_type=bench, dataset_name=bench, metric_type=metric,
+                metric_value=round(float(row["trained"]), 4),
+            ))
+    return results
+
+
+def build_card(
+    *,
+    repo_id: str,
+    license: str,
+    base_model: str,
+    datasets: list[str],
+    recipe_name: str,
+    recipe_yaml: str,
+    data: dict[str, Any],
+    comparison: dict[str, dict[str, dict[str, Any]]],
+    report_md: str,
+    push: str,
+) -> ModelCard:
+    base_is_hub = "/" in base_model and not base_model.startswith(("/", ".", "builtin:"))
+    card_data = ModelCardData(
+        license=license,
+        base_model=base_model if base_is_hub else None,
+        datasets=[d for d in datasets if "/" in d and not d.startswith("/")] or None,
+        tags=["knowrl", "grpo", "factuality", "hallucination", "trl"],
+        library_name="peft" if push == "adapter" else "transformers",
+        pipeline_tag=_TASK,
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results(comparison) or None,
+    )
+    rl, cs = data.get("rl") or {}, data.get("coldstart") or {}
+    body = f"""
+# {repo_id.split("/")[-1]}
+
+Trained with [knowrl-pipeline](https://github.com) using the KnowRL method (Ren et al., arXiv 2506.19807): cold-start
+SFT, then GRPO with format, correctness and knowledge-grounded factuality rewards.
+
+## Usage
+
+The model thinks inside `<think></think>` and answers inside `<answer></answer>`; when it does not know, it answers
+`I don't know.` Use this system prompt:
+
+```text
+{SYSTEM_PROMPT}
+```
+
+```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
+model = AutoModelForCausalLM.from_pretrained("{repo_id}")
+messages = [{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": "Who discovered penicillin?"}}]
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
+print(tokenizer.decode(model.generate(inputs, max_new_tokens=512)[0]))
+```
+
+## Training data
+
+| set | source | revision | fingerprint | rows accepted | rows quarantined |
+|---|---|---|---|---|---|
+| RL | {rl.get("source")} | {rl.get("revision")} | {rl.get("fingerprint")} | {rl.get("n_accepted")} | {rl.get("n_quarantined")} |
+| cold start | {cs.get("source")} | {cs.get("revision")} | {cs.get("fingerprint")} | {cs.get("n_accepted")} | {cs.get("n_quarantined")} |
+
+## Evaluation
+
+![grades](grades.png)
+
+{report_md.replace("# Evaluation: base vs trained", "").strip()}
+
+## Recipe (`{recipe_name}`)
+
+```yaml
+{recipe_yaml.strip()}
+```
+
+## Limitations
+
+- Factuality is rewarded against the knowledge base's passages of the question's own titles: claims outside
+  those pages are not verified, and the knowledge base has its own errors and age.
+- Fewer incorrect answers can come partly from more refusals: read the not-attempted rate beside the incorrect rate.
+- Judged metrics depend on the judge used (shown in the recipe); rule-based judges are stricter than LLM judges.
+"""
+    return ModelCard(card_data.to_yaml().join(["---\n", "\n---\n"]) + body)

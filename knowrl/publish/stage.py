@@ -1,0 +1,81 @@
+"""Run the publish stage: gate, card, bundle in the artifact store, then push when a token is present."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from knowrl.config.stages import PublishConfig
+from knowrl.publish.card import build_card
+from knowrl.publish.gate import GateRefused, check_gate
+from knowrl.publish.hub import push_folder
+from knowrl.runtime import StageContext
+from storage.publications import Publications
+
+
+def _bundle(directory: Path, model_dir: Path, card_text: str, chart: Path | None, lineage: dict[str, Any]) -> None:
+    for item in model_dir.iterdir():
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, directory / item.name)
+    (directory / "README.md").write_text(card_text)
+    if chart and chart.exists():
+        shutil.copy2(chart, directory / "grades.png")
+    (directory / "knowrl_lineage.json").write_text(json.dumps(lineage, indent=1, default=str))
+
+
+def run_publish_stage(
+    cfg: PublishConfig, refs: dict[str, dict[str, Any]], ctx: StageContext, recipe: dict[str, Any]
+) -> dict[str, Any]:
+    comparison = refs["evaluate"]["comparison"]
+    violations = check_gate(cfg.gate, comparison)
+    if violations and not cfg.force:
+        raise GateRefused(
+            "refusing to publish: the trained model is worse than the baseline on "
+            + "; ".join(violations) + ". Fix the run, relax publish.gate, or set publish.force=true."
+        )
+    model_dir = Path(refs["grpo"]["model_path" if cfg.push == "merged" else "adapter_path"])
+    report_md = Path(refs["evaluate"]["report_path"]).read_text()
+    card = build_card(
+        repo_id=cfg.repo_id, license=cfg.license, base_model=recipe["sft"]["base_model"],
+        datasets=[recipe["data"]["rl_source"], recipe["data"].get("coldstart_source") or ""],
+        recipe_name=recipe.get("name", "recipe"), recipe_yaml=yaml.safe_dump(recipe, sort_keys=False),
+        data=refs["data"], comparison=comparison, report_md=report_md, push=cfg.push,
+    )
+    lineage = {
+        "data": refs["data"]["fingerprint"], "sft": refs["sft"]["fingerprint"], "grpo": refs["grpo"]["fingerprint"],
+        "evaluate": refs["evaluate"]["fingerprint"], "gate_violations_forced": violations,
+    }
+    chart = Path(refs["evaluate"]["chart_path"])
+    bundle = ctx.artifacts.write(
+        "publish", lambda d: _bundle(d, model_dir, str(card), chart, lineage),
+        config=cfg.model_dump(mode="json"), inputs={"grpo": refs["grpo"]["fingerprint"]},
+    )
+    token = os.environ.get(cfg.token_env)
+    tag = f"{cfg.tag_prefix}{bundle.artifact_id[:12]}"
+    ref: dict[str, Any] = {
+        "stage": "publish", "fingerprint": bundle.artifact_id, "artifact_id": bundle.artifact_id,
+        "bundle_path": str(bundle.path), "repo_id": cfg.repo_id, "pushed": False, "url": None, "tag": tag,
+        "gate_violations": violations,
+    }
+    if cfg.dry_run or not token:
+        reason = "dry_run is set" if cfg.dry_run else f"${cfg.token_env} is not set"
+        ctx.progress(f"publish: not pushing ({reason}); the exact bundle is at {bundle.path}", 1.0)
+    else:
+        ctx.progress(f"publish: pushing {bundle.path} to {cfg.repo_id}", 0.5)
+        # Push a copy without the artifact manifest: it is our store's bookkeeping, not the model's.
+        staging = ctx.paths.root / "artifacts" / ".tmp" / f"push-{uuid.uuid4().hex}"
+        shutil.copytree(bundle.path, staging, ignore=shutil.ignore_patterns("manifest.json"))
+        try:
+            result = push_folder(staging, cfg.repo_id, token, cfg.private, tag,
+                                 f"knowrl: publish {refs['grpo']['fingerprint'][:12]}")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        ref.update(pushed=True, url=result.url, commit=result.commit)
+        ctx.progress(f"publish: pushed {cfg.repo_id} commit {result.commit[:12]}, tag {tag}", 1.0)
+    Publications(ctx.warehouse).record(ref, refs["grpo"]["fingerprint"], comparison)
+    return ref

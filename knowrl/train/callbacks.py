@@ -1,0 +1,44 @@
+"""Trainer callbacks: training logs into the warehouse, progress to the caller."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from transformers import TrainerCallback
+
+from storage.training_logs import TrainingLogs
+
+
+class WarehouseLogCallback(TrainerCallback):
+    """Every numeric value the trainer logs, per step, into `train_logs` (queryable with SQL)."""
+
+    def __init__(self, logs: TrainingLogs, run_key: str, stage: str) -> None:
+        self.logs = logs
+        self.run_key = run_key
+        self.stage = stage
+        self.history: list[dict[str, float]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201 (Trainer callback signature)
+        if not logs or not state.is_world_process_zero:
+            return control
+        numeric = {
+            k: float(v) for k, v in logs.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+        }
+        if numeric:
+            self.history.append({"step": float(state.global_step), **numeric})
+            self.logs.append(self.run_key, self.stage, state.global_step, numeric)
+        return control
+
+
+class ProgressCallback(TrainerCallback):
+    def __init__(self, stage: str, progress: Callable[[str, float | None], None], every: int = 5) -> None:
+        self.stage = stage
+        self.progress = progress
+        self.every = every
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 (Trainer callback signature)
+        if state.max_steps and (state.global_step % self.every == 0 or state.global_step == state.max_steps):
+            self.progress(f"{self.stage}: step {state.global_step}/{state.max_steps}", state.global_step / state.max_steps)
+        return control

@@ -1,0 +1,34 @@
+"""Checkpoints under a run directory, and which one a resumed run may trust.
+
+The Trainer calls `on_save` only after a checkpoint is fully written; we then drop a marker file in it.
+A checkpoint without the marker (a crash mid-save) is never picked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+COMPLETE_MARKER = "KNOWRL_COMPLETE"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_complete_checkpoint(run_dir: Path) -> Path | None:
+    if not run_dir.exists():
+        return None
+    complete = []
+    for path in run_dir.iterdir():
+        match = _CHECKPOINT.match(path.name)
+        if match and (path / COMPLETE_MARKER).exists():
+            complete.append((int(match.group(1)), path))
+    return max(complete)[1] if complete else None
+
+
+class MarkCompleteCallback(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 (Trainer callback signature)
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if checkpoint.exists() and state.is_world_process_zero:
+            (checkpoint / COMPLETE_MARKER).write_text(str(state.global_step))
+        return control

@@ -1,0 +1,155 @@
+"""GRPO from the SFT model: the method's system prompt, the recipe's rewards over the knowledge store,
+TRL's GRPOTrainer with LoRA. Resumes from the last complete checkpoint of the same run."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from typing import Any
+
+from knowrl.config.stages import GRPOStageConfig
+from knowrl.judges import build_extractor, build_judge, build_verifier
+from knowrl.knowledge.stage import open_store
+from knowrl.method.prompts import chat_messages
+from knowrl.rewards import RewardScorer, build_reward_functions
+from knowrl.rewards.registry import RewardLog
+from knowrl.runtime import StageContext
+from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
+from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
+from knowrl.train.outputs import clear_run_dir, save_model_artifact
+from knowrl.train.runs import run_key_for
+from knowrl.train.settings import common_args, lora_config
+from storage.datasets import DatasetTables
+from storage.llm_cache import LLMCache
+from storage.training_logs import TrainingLogs
+
+
+def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None) -> list[dict[str, Any]]:
+    rows = DatasetTables(ctx.warehouse).rl_rows(rl_fp, "train")[:limit]
+    return [
+        {"prompt": chat_messages(r["question"]), "question": r["question"], "answers": list(r["answers"]),
+         "titles": list(r["titles"])}
+        for r in rows
+    ]
+
+
+def build_scorer(cfg: GRPOStageConfig, knowledge_ref: dict[str, Any], ctx: StageContext) -> RewardScorer:
+    cache = LLMCache(ctx.warehouse)
+    return RewardScorer(
+        judge=build_judge(cfg.judge, cache),
+        extractor=build_extractor(cfg.extractor, cache),
+        verifier=build_verifier(cfg.verifier, cache),
+        store=open_store(knowledge_ref, ctx),
+        top_k=cfg.verifier.top_k,
+        threshold=cfg.verifier.entailment_threshold,
+    )
+
+
+def grpo_args(cfg: GRPOStageConfig, run_dir: Any) -> dict[str, Any]:
+    use_vllm = cfg.use_vllm and importlib.util.find_spec("vllm") is not None
+    return {
+        **common_args(cfg, run_dir),
+        "num_generations": cfg.num_generations,
+        "generation_batch_size": cfg.generation_batch_size,
+        "max_completion_length": cfg.max_completion_length,
+        "temperature": cfg.temperature,
+        "beta": cfg.beta,
+        "loss_type": cfg.loss_type,
+        "reward_weights": [r.weight for r in cfg.rewards],
+        "use_vllm": use_vllm,
+        "log_completions": False,
+    }
+
+
+def run_grpo_stage(
+    cfg: GRPOStageConfig,
+    refs: dict[str, dict[str, Any]],
+    ctx: StageContext,
+    code_version: str,
+    extra_callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    rl_fp = refs["data"]["rl"]["fingerprint"]
+    sft_path = refs["sft"]["model_path"]
+    rows = grpo_rows(ctx, rl_fp, cfg.limit_rows)
+    if not rows:
+        raise ValueError(f"RL set {rl_fp} has no training rows")
+    inputs = {"rl": rl_fp, "sft": refs["sft"]["fingerprint"], "knowledge": refs["knowledge"]["fingerprint"]}
+    run_key = run_key_for("grpo", cfg.model_dump(mode="json"), inputs, code_version)
+    run_dir = ctx.paths.runs / run_key
+    resume = last_complete_checkpoint(run_dir)
+    logs = TrainingLogs(ctx.warehouse)
+    logs.clear(run_key, after_step=int(resume.name.split("-")[1]) if resume else -1)
+    if resume:
+        ctx.progress(f"grpo: resuming from {resume.name}", None)
+    if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
+        ctx.progress("grpo: use_vllm is set but vllm is not installed; generating with transformers", None)
+
+    scorer = build_scorer(cfg, refs["knowledge"], ctx)
+    reward_log = RewardLog()
+    reward_funcs, _ = build_reward_functions(cfg.rewards, scorer, reward_log)
+    tokenizer = AutoTokenizer.from_pretrained(sft_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(sft_path)
+    log_cb = WarehouseLogCallback(logs, run_key, "grpo")
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=GRPOConfig(**grpo_args(cfg, run_dir)),
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg.lora),
+        callbacks=[MarkCompleteCallback(), log_cb, ProgressCallback("grpo", ctx.progress), *(extra_callbacks or [])],
+    )
+    ctx.progress(f"grpo: {len(rows)} prompts x {cfg.num_generations} generations, rewards "
+                 f"{[r.name for r in cfg.rewards]}, run {run_dir}", 0.0)
+    trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    train_s = time.perf_counter() - started
+    rewards = logs.series(run_key, "reward")
+    half = max(1, len(rewards) // 2)
+    metrics = {
+        "train_loss": result.training_loss,
+        "steps": trainer.state.global_step,
+        "resumed_from": resume.name if resume else None,
+        "train_seconds": round(train_s, 2),
+        "reward_first_half": _mean([v for _, v in rewards[:half]]),
+        "reward_second_half": _mean([v for _, v in rewards[half:]]),
+        "reward_first": rewards[0][1] if rewards else None,
+        "reward_last": rewards[-1][1] if rewards else None,
+        "backend_calls": scorer.stats(),
+        "rows": len(rows),
+    }
+    curves = {name: logs.series(run_key, metric) for name, metric in (
+        ("reward", "reward"), ("format", "rewards/format/mean"), ("combined", "rewards/combined/mean"),
+        ("kl", "kl"), ("completion length", "completions/mean_length"),
+    )}
+    artifact = save_model_artifact(
+        ctx, "grpo", trainer, tokenizer,
+        config=cfg.model_dump(mode="json"), inputs=inputs, code_version=code_version, metrics=metrics,
+        curves={k: v for k, v in curves.items() if v},
+    )
+    clear_run_dir(run_dir)
+    ctx.progress(
+        f"grpo: done in {train_s:.1f}s; mean reward {metrics['reward_first_half']} (first half) -> "
+        f"{metrics['reward_second_half']} (second half)", 1.0,
+    )
+    return {
+        "stage": "grpo",
+        "fingerprint": artifact.artifact_id,
+        "artifact_id": artifact.artifact_id,
+        "model_path": str(artifact.path / "merged"),
+        "adapter_path": str(artifact.path / "adapter"),
+        "curves_png": str(artifact.path / "curves.png"),
+        "run_key": run_key,
+        "metrics": metrics,
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None

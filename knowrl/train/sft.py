@@ -1,0 +1,121 @@
+"""Cold-start SFT: the accepted cold-start rows as chat conversations, TRL's SFTTrainer, LoRA, loss on
+assistant tokens only. Resumes from the last complete checkpoint of the same run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from knowrl.config.stages import SFTStageConfig
+from knowrl.method.prompts import chat_messages
+from knowrl.models import resolve_model
+from knowrl.runtime import StageContext
+from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
+from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
+from knowrl.train.outputs import clear_run_dir, save_model_artifact
+from knowrl.train.runs import run_key_for
+from knowrl.train.sampling import format_share
+from knowrl.train.settings import common_args, lora_config
+from storage.datasets import DatasetTables
+from storage.training_logs import TrainingLogs
+
+
+def sft_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+    tables = DatasetTables(ctx.warehouse)
+    train = tables.coldstart_rows(coldstart_fp, "train")[:limit]
+    heldout = [r["prompt"] for r in tables.coldstart_rows(coldstart_fp, "heldout")]
+    rows = [{"messages": [*chat_messages(r["prompt"]), {"role": "assistant", "content": r["response"]}]} for r in train]
+    # Format share is measured on held-out prompts when there are some, else on training prompts.
+    return rows, heldout or [r["prompt"] for r in train]
+
+
+def run_sft_stage(
+    cfg: SFTStageConfig,
+    data_ref: dict[str, Any],
+    ctx: StageContext,
+    code_version: str,
+    extra_callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    if not data_ref.get("coldstart"):
+        raise ValueError("the sft stage needs a cold-start set: set data.coldstart_source in the recipe")
+    coldstart_fp = data_ref["coldstart"]["fingerprint"]
+    base = resolve_model(cfg.base_model, ctx.paths.models, cfg.revision)
+    rows, probe = sft_rows(ctx, coldstart_fp, cfg.limit_rows)
+    if not rows:
+        raise ValueError(f"cold-start set {coldstart_fp} has no training rows")
+    run_key = run_key_for("sft", cfg.model_dump(mode="json"), {"coldstart": coldstart_fp, "base": str(base)}, code_version)
+    run_dir = ctx.paths.runs / run_key
+    resume = last_complete_checkpoint(run_dir)
+    logs = TrainingLogs(ctx.warehouse)
+    if resume is None:
+        logs.clear(run_key, after_step=-1)
+    else:
+        logs.clear(run_key, after_step=int(resume.name.split("-")[1]))
+        ctx.progress(f"sft: resuming from {resume.name}", None)
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base)
+    probe = probe[: cfg.sample_prompts]
+    before = format_share(model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
+
+    args = SFTConfig(
+        **common_args(cfg, run_dir),
+        num_train_epochs=cfg.num_epochs,
+        max_length=cfg.max_length,
+        assistant_only_loss=True,
+        packing=False,
+    )
+    log_cb = WarehouseLogCallback(logs, run_key, "sft")
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=lora_config(cfg.lora),
+        callbacks=[MarkCompleteCallback(), log_cb, ProgressCallback("sft", ctx.progress), *(extra_callbacks or [])],
+    )
+    ctx.progress(f"sft: {len(rows)} conversations, base {base.name}, run {run_dir}", 0.0)
+    trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    train_s = time.perf_counter() - started
+    after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
+    tokens = int(max((h.get("num_tokens", 0) for h in trainer.state.log_history), default=0))
+    metrics = {
+        "train_loss": result.training_loss,
+        "steps": trainer.state.global_step,
+        "resumed_from": resume.name if resume else None,
+        "tokens_seen": tokens,
+        "train_seconds": round(train_s, 2),
+        "format_share_before": before,
+        "format_share_after": after,
+        "base_model": cfg.base_model,
+        "rows": len(rows),
+    }
+    artifact = save_model_artifact(
+        ctx, "sft", trainer, tokenizer,
+        config=cfg.model_dump(mode="json"),
+        inputs={"coldstart": coldstart_fp, "base_model": cfg.base_model},
+        code_version=code_version,
+        metrics=metrics,
+        curves={"loss": logs.series(run_key, "loss")},
+    )
+    clear_run_dir(run_dir)
+    ctx.progress(f"sft: done in {train_s:.1f}s, format share {before} -> {after}", 1.0)
+    return {
+        "stage": "sft",
+        "fingerprint": artifact.artifact_id,
+        "artifact_id": artifact.artifact_id,
+        "model_path": str(artifact.path / "merged"),
+        "adapter_path": str(artifact.path / "adapter"),
+        "base_model_path": str(base),
+        "run_key": run_key,
+        "metrics": metrics,
+    }

@@ -1,0 +1,1 @@
+"""The `knowrl` command line."""

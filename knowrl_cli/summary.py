@@ -1,0 +1,74 @@
+"""Rich tables for `knowrl run/demo` results and `knowrl status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from knowrl import STAGES
+from knowrl.config.recipe import load_recipe
+from storage import Paths, Warehouse
+from storage.stage_runs import StageRuns
+
+
+def _headline(stage: str, ref: dict[str, Any]) -> str:
+    if stage == "data":
+        rl, cs = ref["rl"], ref.get("coldstart") or {}
+        return (f"RL {rl['n_accepted']}/{rl['n_read']} accepted ({rl['n_quarantined']} quarantined), "
+                f"cold-start {cs.get('n_accepted', 0)}/{cs.get('n_read', 0)}; new version: {rl['is_new_version']}")
+    if stage == "knowledge":
+        return (f"coverage {ref['titles_found']}/{ref['titles_needed']} titles, {ref['pages_total']} pages, "
+                f"{ref['pages_indexed_now']} indexed this run")
+    if stage == "sft":
+        m = ref["metrics"]
+        return (f"format share {m['format_share_before']} -> {m['format_share_after']}, loss {m['train_loss']:.3f}, "
+                f"{m['steps']} steps in {m['train_seconds']}s")
+    if stage == "grpo":
+        m = ref["metrics"]
+        return (f"mean reward {m['reward_first_half']} (first half) -> {m['reward_second_half']} (second half), "
+                f"{m['steps']} steps in {m['train_seconds']}s")
+    if stage == "evaluate":
+        parts = []
+        for bench, metrics in ref["comparison"].items():
+            key = "incorrect_rate" if "incorrect_rate" in metrics else "accuracy"
+            row = metrics[key]
+            parts.append(f"{bench} {key} {row['base']:.2f}->{row['trained']:.2f}")
+        return "; ".join(parts) + f" (report {ref['report_path']})"
+    if stage == "publish":
+        return f"pushed {ref['url']}" if ref["pushed"] else f"bundle (not pushed) at {ref['bundle_path']}"
+    return ""
+
+
+def print_run_summary(console: Console, refs: dict[str, dict[str, Any]]) -> None:
+    table = Table(title="knowrl run")
+    table.add_column("stage")
+    table.add_column("result")
+    for stage in STAGES:
+        if stage in refs:
+            table.add_row(stage, _headline(stage, refs[stage]))
+        else:
+            table.add_row(stage, "[yellow]skipped[/yellow] (data unchanged)" if "data" in refs else "-")
+    console.print(table)
+
+
+def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> None:
+    recipe = load_recipe(recipe_path, overrides)
+    paths = Paths.from_env()
+    runs = StageRuns(Warehouse(paths.warehouse))
+    table = Table(title=f"knowrl status ({paths.root})")
+    for column in ("stage", "last run", "matches recipe", "artifact", "result"):
+        table.add_column(column)
+    for stage in STAGES:
+        last = runs.latest(stage)
+        if last is None:
+            table.add_row(stage, "never", "-", "-", "-")
+            continue
+        current = runs.latest(stage, recipe.config_hash(stage))
+        matches = "[green]yes (cached)[/green]" if current is not None else "[yellow]no: config changed[/yellow]"
+        ref = (current or last)["ref"]
+        artifact = (ref.get("artifact_id") or ref.get("fingerprint") or "")[:12]
+        table.add_row(stage, str(last["finished_at"])[:19], matches, artifact, _headline(stage, ref))
+    console.print(table)

@@ -1,0 +1,23 @@
+"""Prefect task of the evaluate stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+
+from knowrl.config.stages import EvaluateConfig
+from knowrl.evaluate.stage import run_evaluate_stage
+from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
+from tasks.training import maybe_inject_failure
+
+
+@task(name="evaluate", cache_key_fn=key_fn("evaluate"), persist_result=True, retries=2,
+      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_io, tags=["gpu"])
+def evaluate_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
+    ctx, _ = make_context("evaluate")
+    maybe_inject_failure("evaluate", ctx)
+    ref = run_evaluate_stage(EvaluateConfig.model_validate(config), upstream, ctx)
+    report = Path(ref["report_path"]).read_text()
+    return finish("evaluate", ctx, config, upstream, ref, report + f"\n\nchart: `{ref['chart_path']}`\n")

@@ -1,0 +1,25 @@
+"""Prefect task of the publish stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_link_artifact
+
+from knowrl.config.stages import PublishConfig
+from knowrl.publish.stage import run_publish_stage
+from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
+
+
+@task(name="publish", cache_key_fn=key_fn("publish"), persist_result=True, retries=2,
+      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_io)
+def publish_stage(config: dict[str, Any], upstream: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
+    ctx, _ = make_context("publish")
+    ref = run_publish_stage(PublishConfig.model_validate(config), upstream, ctx, recipe)
+    if ref["pushed"]:
+        create_link_artifact(ref["url"], link_text=f"{ref['repo_id']} ({ref['tag']})", key="knowrl-publish")
+        summary = f"# Published\n\n[{ref['repo_id']}]({ref['url']}), tag `{ref['tag']}`\n"
+    else:
+        summary = f"# Publish bundle (not pushed)\n\nThe exact bundle is at `{ref['bundle_path']}`.\n"
+    return finish("publish", ctx, config, upstream, ref, summary)
