@@ -38,6 +38,18 @@ class RunPlan:
     def upstream(self, stage: str, refs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {name: refs[name] for name in UPSTREAM[stage] if name in refs}
 
+    def needed_as_upstream(self, stage: str) -> bool:
+        """Whether a selected stage after this one reads this stage's result (directly or not)."""
+        later = [s for s in self.selected if STAGES.index(s) > STAGES.index(stage)]
+        needed: set[str] = set()
+        frontier = list(later)
+        while frontier:
+            for upstream in UPSTREAM[frontier.pop()]:
+                if upstream not in needed:
+                    needed.add(upstream)
+                    frontier.append(upstream)
+        return stage in needed
+
     def previous_ref(self, stage: str, paths: Paths | None = None) -> dict[str, Any]:
         """The last completed result of a stage that is not selected, for the stages after it."""
         paths = paths or Paths.from_env()
@@ -49,6 +61,10 @@ class RunPlan:
             )
         return runs["ref"]
 
-    def should_stop_after_data(self, data_ref: dict[str, Any]) -> bool:
+    def should_stop_after_data(self, data_ref: dict[str, Any] | None) -> bool:
         """Scheduled retraining: nothing to do when the RL data is a version already trained on."""
-        return self.recipe.data.stop_when_unchanged and not data_ref["rl"]["is_new_version"]
+        if data_ref is None or "data" not in self.selected or not self.recipe.data.stop_when_unchanged:
+            return False
+        # The data task may be a cache hit, so compare with what the last completed training used.
+        last = StageRuns(Warehouse(Paths.from_env().warehouse)).latest("grpo")
+        return last is not None and last["ref"].get("inputs", {}).get("rl") == data_ref["rl"]["fingerprint"]

@@ -50,7 +50,7 @@ def print_run_summary(console: Console, refs: dict[str, dict[str, Any]]) -> None
         if stage in refs:
             table.add_row(stage, _headline(stage, refs[stage]))
         else:
-            table.add_row(stage, "[yellow]skipped[/yellow] (data unchanged)" if "data" in refs else "-")
+            table.add_row(stage, "[yellow]not run[/yellow] (not selected, or stopped: data unchanged)")
     console.print(table)
 
 

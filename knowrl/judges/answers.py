@@ -50,7 +50,10 @@ def matches_gold(answer: str, gold: str, numeric_tolerance: float) -> bool:
         return True
     gold_numbers = numbers_in(gold)
     if gold_numbers and len(normalize_answer(_NUMBER.sub(" ", gold)).split()) <= 1:
-        # A numeric gold ("8,849", "1953 AD") matches a number within the relative tolerance.
+        # A numeric gold ("8,849", "3.14 m") matches to its own precision: integers (years, counts) exactly,
+        # decimals within the relative tolerance.
         target = gold_numbers[0]
+        if target.is_integer() and "." not in gold:
+            return target in numbers_in(answer)
         return any(abs(v - target) <= numeric_tolerance * max(1.0, abs(target)) for v in numbers_in(answer))
     return False

@@ -15,7 +15,9 @@ _HEDGE = re.compile(
     r"i'm not sure|i am not sure|not sure|alternatively|but wait|actually)\b[, ]*",
     re.I,
 )
-_DROP = re.compile(r"\b(?:maybe|perhaps|might|not sure|i wonder|let me check|double-check)\b", re.I)
+_DROP = re.compile(
+    r"\b(?:maybe|perhaps|might|not sure|i wonder|let me|i need to|i should|double-check|hmm)\b", re.I
+)
 _WORD = re.compile(r"\w+", re.U)
 _STOP = frozenset(
     "a an the of in on at to for by with from and or is are was were be been it its this that as which who "
@@ -55,8 +57,12 @@ class RulesExtractor:
         facts = []
         for sentence in _SENTENCE.split(text):
             for clause in _CLAUSE.split(sentence):
-                clause = _HEDGE.sub("", clause.strip()).strip(" ,")
-                if len(_WORD.findall(clause)) < 3 or clause.endswith("?") or _DROP.search(clause):
+                clause = clause.strip()
+                if _DROP.search(clause):
+                    continue
+                while (stripped := _HEDGE.sub("", clause).strip(" ,")) != clause:
+                    clause = stripped
+                if len(_WORD.findall(clause)) < 3 or clause.endswith("?"):
                     continue
                 facts.append(clause[0].upper() + clause[1:])
         return facts[: self.max_facts]

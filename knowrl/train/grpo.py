@@ -147,6 +147,7 @@ def run_grpo_stage(
         "adapter_path": str(artifact.path / "adapter"),
         "curves_png": str(artifact.path / "curves.png"),
         "run_key": run_key,
+        "inputs": inputs,
         "metrics": metrics,
     }
 

@@ -1,0 +1,70 @@
+"""Shared fixtures: an isolated KNOWRL_HOME per test, the demo paths, a tiny model built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+DEMO = REPO_ROOT / "demo"
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh KNOWRL_HOME for the test; nothing leaks between tests."""
+    root = tmp_path / "knowrl-home"
+    monkeypatch.setenv("KNOWRL_HOME", str(root))
+    return root
+
+
+@pytest.fixture
+def ctx(home: Path):
+    from knowrl.runtime import StageContext
+
+    return StageContext.from_env()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's builtin tiny model, built (tokenizer + short pretraining) once for the whole session."""
+    from knowrl.models import resolve_model
+
+    return resolve_model("builtin:tiny-qwen2", tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def demo_data_ref(ctx):
+    from knowrl.config.stages import DataConfig
+    from knowrl.data.stage import run_data_stage
+
+    cfg = DataConfig(rl_source=str(DEMO / "data" / "rl.jsonl"), coldstart_source=str(DEMO / "data" / "coldstart.json"),
+                     heldout_fraction=0.0)
+    return run_data_stage(cfg, ctx)
+
+
+@pytest.fixture
+def demo_knowledge_ref(ctx, demo_data_ref):
+    from knowrl.config.stages import KnowledgeConfig
+    from knowrl.knowledge.stage import run_knowledge_stage
+
+    return run_knowledge_stage(KnowledgeConfig(source=str(DEMO / "data" / "corpus.jsonl"), passage_max_tokens=64),
+                               demo_data_ref, ctx)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

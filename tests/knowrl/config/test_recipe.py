@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowrl.config.recipe import RecipeError, load_recipe
+
+RECIPES = sorted((Path(__file__).resolve().parents[3] / "recipes").glob("*.yaml"))
+
+
+def test_there_are_recipes() -> None:
+    assert {p.name for p in RECIPES} >= {"demo.yaml", "knowrl-7b.yaml"}
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
+def test_every_recipe_loads_and_validates(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe.data.rl_source and recipe.sft.base_model and recipe.evaluate.benchmarks
+
+
+def test_paper_recipe_has_the_papers_values() -> None:
+    recipe = load_recipe(Path(RECIPES[0]).parent / "knowrl-7b.yaml")
+    assert recipe.data.rl_source == "zjunlp/KnowRL-Train-Data"
+    assert recipe.sft.base_model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+    assert (recipe.sft.lora.r, recipe.sft.lora.alpha, recipe.sft.learning_rate, recipe.sft.num_epochs) == (256, 512, 1e-4, 4)
+    g = recipe.grpo
+    assert (g.lora.r, g.lora.alpha, g.learning_rate, g.max_steps, g.num_generations, g.beta) == (128, 256, 1e-5, 150, 10, 0.001)
+    assert (g.per_device_batch, g.grad_accum, g.max_completion_length, g.save_steps) == (20, 4, 1024, 50)
+    assert [r.name for r in g.rewards] == ["format", "combined"] and g.verifier.entailment_threshold == 0.3
+
+
+def test_overrides_are_validated_like_the_file() -> None:
+    demo = RECIPES[0].parent / "demo.yaml"
+    recipe = load_recipe(demo, ["grpo.beta=0.04", "sft.lora.r=8", "data.rules.dedupe_questions=false"])
+    assert recipe.grpo.beta == 0.04 and recipe.sft.lora.r == 8 and recipe.data.rules.dedupe_questions is False
+    with pytest.raises(RecipeError, match=r"grpo\.beta"):
+        load_recipe(demo, ["grpo.beta=-1"])
+    with pytest.raises(RecipeError, match=r"sft\.learning_rte"):
+        load_recipe(demo, ["sft.learning_rte=1e-4"])
+    with pytest.raises(RecipeError, match="section.key=value"):
+        load_recipe(demo, ["nonsense"])
+
+
+def test_generation_batch_must_divide_num_generations() -> None:
+    with pytest.raises(RecipeError, match="divisible by num_generations"):
+        load_recipe(RECIPES[0].parent / "demo.yaml", ["grpo.num_generations=3"])
+
+
+def test_missing_recipe_lists_what_exists(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_relative_paths_resolve_against_the_recipe(tmp_path: Path) -> None:
+    recipe = load_recipe(RECIPES[0].parent / "demo.yaml")
+    assert Path(recipe.data.rl_source).is_absolute() and Path(recipe.data.rl_source).exists()

@@ -1,0 +1,92 @@
+"""The OpenAI-compatible client against a real local server: retries, the None path, cache, concurrency."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from knowrl.config.backends import EndpointConfig, JudgeConfig
+from knowrl.judges.base import Grade, JudgeItem
+from knowrl.judges.http_client import ChatClient
+from knowrl.judges.openai_backends import OpenAIJudge
+from storage.llm_cache import LLMCache
+from tests.support.openai_server import ScriptedOpenAIServer, Script, knowrl_responder
+
+SECRET = "sk-test-never-log-this-4242"
+
+
+def _cfg(server: ScriptedOpenAIServer, **kw) -> EndpointConfig:
+    values = {"base_url": server.base_url, "model": "judge-model", "api_key_env": "KNOWRL_TEST_KEY",
+              "max_retries": 3, "backoff_s": 0.01, "timeout_s": 2.0, "concurrency": 4}
+    values.update(kw)
+    return EndpointConfig(**values)
+
+
+def _convs(n: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"question {i}"}] for i in range(n)]
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KNOWRL_TEST_KEY", SECRET)
+
+
+def test_retries_on_500_and_429_then_succeeds() -> None:
+    for status in (500, 429):
+        with ScriptedOpenAIServer(Script(lambda m: "ok", fail_first=2, fail_status=status)) as server:
+            client = ChatClient(_cfg(server, concurrency=1))
+            assert client.complete_many(_convs(1)) == ["ok"]
+            assert server.stats.requests == 3 and client.stats.retries == 2 and client.stats.failures == 0
+            assert server.stats.auth_headers[-1] == f"Bearer {SECRET}"
+
+
+def test_timeouts_are_retried() -> None:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", hang_first=1, hang_s=1.5)) as server:
+        client = ChatClient(_cfg(server, timeout_s=0.5, concurrency=1))
+        assert client.complete_many(_convs(1)) == ["ok"]
+        assert client.stats.retries == 1
+
+
+def test_endpoint_down_yields_none_and_counts_failure(caplog: pytest.LogCaptureFixture, ctx) -> None:
+    cache = LLMCache(ctx.warehouse)
+    with ScriptedOpenAIServer(Script(lambda m: "ok", always_fail=True)) as server:
+        judge = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server, max_retries=2)), cache)
+        with caplog.at_level(logging.WARNING):
+            grades = judge.grade_many([JudgeItem("q?", ("a",), "a"), JudgeItem("q2?", ("b",), "c")])
+    assert grades == [None, None] and judge.stats.failures == 2
+    assert cache.count() == 0  # failures are not cached: the next call tries again
+    assert SECRET not in caplog.text and "failed" in caplog.text
+
+
+def test_non_retryable_status_fails_fast() -> None:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", always_fail=True, fail_status=401)) as server:
+        client = ChatClient(_cfg(server, max_retries=5))
+        assert client.complete_many(_convs(1)) == [None]
+        assert server.stats.requests == 1
+
+
+def test_second_call_hits_the_warehouse_cache(ctx) -> None:
+    cache = LLMCache(ctx.warehouse)
+    with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
+        judge = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
+        items = [JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "William Shakespeare"),
+                 JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "I don't know."),
+                 JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "Marlowe")]
+        assert judge.grade_many(items) == [Grade.CORRECT, Grade.NOT_ATTEMPTED, Grade.INCORRECT]
+        calls = server.stats.requests
+        fresh = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
+        assert fresh.grade_many(items) == [Grade.CORRECT, Grade.NOT_ATTEMPTED, Grade.INCORRECT]
+        assert server.stats.requests == calls and fresh.stats.cache_hits == 3
+    with ctx.warehouse.connect() as con:
+        rows = con.execute("SELECT * FROM llm_cache").fetchall()
+    assert len(rows) == 3 and SECRET not in repr(rows)
+
+
+def test_concurrency_bound_is_respected_and_duplicates_cost_one_call() -> None:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", latency_s=0.05)) as server:
+        client = ChatClient(_cfg(server, concurrency=3))
+        conversations = _convs(12) + _convs(12)
+        assert client.complete_many(conversations) == ["ok"] * 24
+        assert server.stats.requests == 12
+        assert 2 <= server.stats.peak_in_flight <= 3

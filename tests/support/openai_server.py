@@ -1,0 +1,122 @@
+"""A scripted OpenAI-compatible `/v1/chat/completions` server on 127.0.0.1, for tests and benchmarks.
+
+It answers with a responder function, and can inject latency, HTTP 500/429 and hangs (client timeouts).
+It records the number of requests, the peak number in flight, and the Authorization headers it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Responder = Callable[[list[dict[str, str]]], str]
+
+
+@dataclass
+class Script:
+    responder: Responder
+    latency_s: float = 0.0
+    fail_first: int = 0  # the first N requests fail with `fail_status`
+    fail_status: int = 500
+    hang_first: int = 0  # the next N requests hang for `hang_s` (longer than the client's timeout)
+    hang_s: float = 2.0
+    always_fail: bool = False
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    auth_headers: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ScriptedOpenAIServer:
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.stats = Stats()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                return
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                with server.stats.lock:
+                    server.stats.requests += 1
+                    number = server.stats.requests
+                    server.stats.in_flight += 1
+                    server.stats.peak_in_flight = max(server.stats.peak_in_flight, server.stats.in_flight)
+                    server.stats.auth_headers.append(self.headers.get("Authorization", ""))
+                try:
+                    script = server.script
+                    if script.latency_s:
+                        time.sleep(script.latency_s)
+                    if script.always_fail or number <= script.fail_first:
+                        self._send(script.fail_status, {"error": {"message": "injected failure"}})
+                        return
+                    if number <= script.fail_first + script.hang_first:
+                        time.sleep(script.hang_s)
+                    content = script.responder(body.get("messages", []))
+                    self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+                finally:
+                    with server.stats.lock:
+                        server.stats.in_flight -= 1
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout): nothing to answer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> ScriptedOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def last_user_text(messages: list[dict[str, str]]) -> str:
+    return next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def knowrl_responder(messages: list[dict[str, str]]) -> str:
+    """Answers our three prompt kinds plausibly: grades by substring, facts by sentence, support by overlap."""
+    text = last_user_text(messages)
+    if text.startswith("You grade answers"):
+        gold = text.split("Gold target(s): ", 1)[1].split("\n", 1)[0].lower()
+        predicted = text.split("Predicted answer: ", 1)[1].split("\n", 1)[0].lower()
+        if "don't know" in predicted:
+            return "C"
+        return "A" if any(g.strip() and g.strip() in predicted for g in gold.split("|")) else "B"
+    if text.startswith("Break the reasoning"):
+        reasoning = text.split("Reasoning:\n", 1)[1]
+        sentences = [s.strip() for s in reasoning.replace("\n", " ").split(". ") if len(s.split()) >= 3]
+        return "\n".join(f"- {s.rstrip('.')}." for s in sentences) or "- NONE"
+    if "Claim:" in text:
+        claim = text.split("Claim: ", 1)[1].split("\n", 1)[0].lower().split()
+        premise = text.lower()
+        return "SUPPORTED" if sum(w in premise for w in claim) >= 0.6 * len(claim) else "NOT_SUPPORTED"
+    return "A"
