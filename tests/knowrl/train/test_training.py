@@ -1,0 +1,122 @@
+"""SFT and GRPO through the real TRL trainers on the tiny local model; resume after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from knowrl.config.recipe import load_recipe
+from knowrl.config.stages import GRPOStageConfig, SFTStageConfig
+from knowrl.method.prompts import chat_messages
+from knowrl.train.checkpoints import COMPLETE_MARKER, last_complete_checkpoint
+from knowrl.train.grpo import run_grpo_stage
+from knowrl.train.sft import run_sft_stage
+from storage.training_logs import TrainingLogs
+from tests.conftest import REPO_ROOT
+
+LORA = {"r": 16, "alpha": 32, "target_modules": ["all-linear"], "modules_to_save": ["norm"]}
+
+
+def sft_cfg(base: Path, **kw) -> SFTStageConfig:
+    values = {"base_model": str(base), "max_steps": 6, "per_device_batch": 4, "learning_rate": 5e-3, "max_length": 256,
+              "save_steps": 3, "logging_steps": 1, "lora": LORA, "sample_prompts": 4, "sample_max_new_tokens": 24}
+    values.update(kw)
+    return SFTStageConfig(**values)
+
+
+def grpo_cfg(**kw) -> GRPOStageConfig:
+    values = {"max_steps": 3, "per_device_batch": 4, "num_generations": 4, "max_completion_length": 24,
+              "learning_rate": 1e-3, "beta": 0.001, "save_steps": 2, "logging_steps": 1, "lora": LORA}
+    values.update(kw)
+    return GRPOStageConfig(**values)
+
+
+class CrashOnce(TrainerCallback):
+    """Raises at a given step the first time: a worker dying mid-run."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise RuntimeError(f"simulated crash at step {self.step}")
+        return control
+
+
+def _generates(model_dir: str) -> str:
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    prompt = tokenizer.apply_chat_template(chat_messages("Who discovered penicillin?"), tokenize=False,
+                                           add_generation_prompt=True)
+    out = model.generate(**tokenizer(prompt, return_tensors="pt"), max_new_tokens=8, do_sample=False)
+    return tokenizer.decode(out[0])
+
+
+def _weights_differ(a: str, b: str) -> bool:
+    first = AutoModelForCausalLM.from_pretrained(a).state_dict()
+    second = AutoModelForCausalLM.from_pretrained(b).state_dict()
+    return any(not torch.equal(first[k], second[k]) for k in first if k in second)
+
+
+def test_sft_trains_and_its_artifacts_load_and_generate(ctx, demo_data_ref, tiny_model_dir: Path) -> None:
+    ref = run_sft_stage(sft_cfg(tiny_model_dir), demo_data_ref, ctx, "test")
+    assert ref["metrics"]["steps"] == 6 and ref["metrics"]["tokens_seen"] > 0
+    assert _weights_differ(str(tiny_model_dir), ref["model_path"])
+    assert (Path(ref["adapter_path"]) / "adapter_config.json").exists()
+    assert "<|im_start|>assistant" in _generates(ref["model_path"])
+    manifest = ctx.artifacts.open(ref["artifact_id"]).manifest
+    assert manifest["inputs"]["coldstart"] == demo_data_ref["coldstart"]["fingerprint"]
+    assert len(TrainingLogs(ctx.warehouse).series(ref["run_key"], "loss")) == 6
+
+
+def test_sft_resumes_from_the_last_complete_checkpoint_after_a_crash(ctx, demo_data_ref, tiny_model_dir) -> None:
+    cfg = sft_cfg(tiny_model_dir, max_steps=6, save_steps=2, sample_prompts=0)
+    with pytest.raises(RuntimeError, match="simulated crash at step 5"):
+        run_sft_stage(cfg, demo_data_ref, ctx, "test", extra_callbacks=[CrashOnce(5)])
+    run_dirs = list(ctx.paths.runs.iterdir())
+    assert len(run_dirs) == 1
+    assert last_complete_checkpoint(run_dirs[0]).name == "checkpoint-4"
+    # A half-written checkpoint (no completion marker) is never picked.
+    (run_dirs[0] / "checkpoint-5").mkdir()
+    assert last_complete_checkpoint(run_dirs[0]).name == "checkpoint-4"
+    ref = run_sft_stage(cfg, demo_data_ref, ctx, "test")
+    assert ref["metrics"]["resumed_from"] == "checkpoint-4" and ref["metrics"]["steps"] == 6
+    steps = [s for s, _ in TrainingLogs(ctx.warehouse).series(ref["run_key"], "loss")]
+    assert steps == [1, 2, 3, 4, 5, 6]  # steps after the checkpoint were logged once, not twice
+    assert not run_dirs[0].exists()  # checkpoints are dropped once the artifact is committed
+
+
+def test_grpo_resumes_after_a_crash(ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir) -> None:
+    sft = run_sft_stage(sft_cfg(tiny_model_dir, max_steps=2, sample_prompts=0), demo_data_ref, ctx, "test")
+    refs = {"data": demo_data_ref, "knowledge": demo_knowledge_ref, "sft": sft}
+    cfg = grpo_cfg(max_steps=4, save_steps=2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_grpo_stage(cfg, refs, ctx, "test", extra_callbacks=[CrashOnce(3)])
+    ref = run_grpo_stage(cfg, refs, ctx, "test")
+    assert ref["metrics"]["resumed_from"] == "checkpoint-2" and ref["metrics"]["steps"] == 4
+    assert (COMPLETE_MARKER, ref["metrics"]["steps"]) == ("KNOWRL_COMPLETE", 4)
+
+
+def test_demo_sft_raises_the_format_share_then_grpo_trains(ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir) -> None:
+    """The demo's SFT config takes sampled completions from (near) no well-formed ones to most of them; GRPO
+    from there updates the weights, logs every reward part, and its artifacts load and generate."""
+    demo = load_recipe(REPO_ROOT / "recipes" / "demo.yaml").sft
+    cfg = demo.model_copy(update={"base_model": str(tiny_model_dir), "save_steps": 1000})
+    sft = run_sft_stage(cfg, demo_data_ref, ctx, "test")
+    assert sft["metrics"]["format_share_before"] <= 0.1
+    assert sft["metrics"]["format_share_after"] >= 0.5
+
+    refs = {"data": demo_data_ref, "knowledge": demo_knowledge_ref, "sft": sft}
+    ref = run_grpo_stage(grpo_cfg(max_steps=3, per_device_batch=8, num_generations=8, max_completion_length=48), refs,
+                         ctx, "test")
+    assert ref["metrics"]["steps"] == 3
+    assert _weights_differ(sft["model_path"], ref["model_path"])
+    logged = set(TrainingLogs(ctx.warehouse).metrics(ref["run_key"]))
+    assert {"reward", "rewards/format/mean", "rewards/combined/mean", "kl", "completions/mean_length",
+            "knowrl/refusal_rate", "knowrl/judge_failures", "knowrl/facts_mean", "knowrl/supported_share",
+            "knowrl/format_rate", "knowrl/correct_rate"} <= logged
+    assert Path(ref["curves_png"]).stat().st_size > 0
+    assert "<|im_start|>assistant" in _generates(ref["model_path"])
