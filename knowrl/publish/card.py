@@ -40,7 +40,7 @@ def build_card(
     card_data = ModelCardData(
         license=license,
         base_model=base_model if base_is_hub else None,
-        datasets=[d for d in datasets if "/" in d and not d.startswith("/")] or None,
+        datasets=list(dict.fromkeys(d for d in datasets if "/" in d and not d.startswith(("/", ".")))) or None,
         tags=["knowrl", "grpo", "factuality", "hallucination", "trl"],
         library_name="peft" if push == "adapter" else "transformers",
         pipeline_tag=_TASK,

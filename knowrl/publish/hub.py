@@ -24,14 +24,20 @@ class PushResult:
 
 
 def push_folder(folder: Path, repo_id: str, token: str, private: bool, tag: str, message: str) -> PushResult:
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
+    # One create_commit (not upload_folder, which may split a large folder into several commits): one run,
+    # one commit, one tag. The client still uploads large files through LFS/Xet as the Hub asks.
+    operations = [
+        CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    ]
     step = "create_repo"
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-        step = "upload_folder"
-        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=message)
+        step = "create_commit"
+        commit = api.create_commit(repo_id, operations=operations, commit_message=message, repo_type="model")
         step = "create_tag"
         api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="model", tag_message=message, exist_ok=True)
     except Exception as exc:  # the Hub client raises many types; keep the token out of the message

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from knowrl.config.recipe import load_recipe
+from knowrl.config.stages import PublishConfig
+from knowrl.evaluate.report import grade_chart, markdown_report
+from knowrl.publish.gate import GateRefused, check_gate
+from knowrl.publish.stage import run_publish_stage
+from tests.conftest import REPO_ROOT
+from tests.support.hub_server import LocalHubServer
+
+TOKEN = "hf_test_token_that_must_never_be_written_123"
+COMPARISON = {
+    "simpleqa": {
+        "incorrect_rate": {"base": 0.78, "trained": 0.58, "diff": -0.2, "ci_low": -0.3, "ci_high": -0.1},
+        "correct_rate": {"base": 0.2, "trained": 0.22, "diff": 0.02, "ci_low": -0.05, "ci_high": 0.08},
+        "not_attempted_rate": {"base": 0.02, "trained": 0.2, "diff": 0.18, "ci_low": 0.1, "ci_high": 0.25},
+    },
+    "gpqa": {"accuracy": {"base": 0.41, "trained": 0.37, "diff": -0.04, "ci_low": -0.1, "ci_high": 0.02}},
+}
+
+
+@pytest.fixture
+def refs(ctx, tiny_model_dir: Path, tmp_path: Path) -> dict:
+    evaluate_dir = tmp_path / "evaluate"
+    evaluate_dir.mkdir()
+    models = {"base": "base-model", "trained": "trained-model"}
+    (evaluate_dir / "report.md").write_text(markdown_report(COMPARISON, models))
+    grade_chart(COMPARISON, evaluate_dir / "grades.png")
+    return {
+        "data": {"fingerprint": "datafp", "rl": {"source": "zjunlp/KnowRL-Train-Data", "revision": "abc123",
+                                                 "fingerprint": "rlfp", "n_accepted": 3177, "n_quarantined": 0},
+                 "coldstart": None},
+        "sft": {"fingerprint": "sftfp"},
+        "grpo": {"fingerprint": "grpofp", "model_path": str(tiny_model_dir), "adapter_path": str(tiny_model_dir)},
+        "evaluate": {"fingerprint": "evalfp", "comparison": COMPARISON, "report_path": str(evaluate_dir / "report.md"),
+                     "chart_path": str(evaluate_dir / "grades.png")},
+    }
+
+
+def _recipe() -> dict:
+    return load_recipe(REPO_ROOT / "recipes" / "knowrl-7b.yaml").model_dump(mode="json")
+
+
+def test_gate_names_the_metric_and_force_overrides(ctx, refs) -> None:
+    assert check_gate({"simpleqa.incorrect_rate": 0.0}, COMPARISON) == []
+    violations = check_gate({"gpqa.accuracy": 0.01, "simpleqa.not_attempted_rate": 0.5}, COMPARISON)
+    assert violations == ["gpqa.accuracy: trained 0.370 vs baseline 0.410 (+0.040 worse, limit +0.010)"]
+    cfg = PublishConfig(repo_id="org/model", gate={"gpqa.accuracy": 0.01})
+    with pytest.raises(GateRefused, match=r"gpqa\.accuracy.*publish\.force=true"):
+        run_publish_stage(cfg, refs, ctx, _recipe())
+    forced = run_publish_stage(cfg.model_copy(update={"force": True, "dry_run": True}), refs, ctx, _recipe())
+    assert forced["gate_violations"] == violations
+    with pytest.raises(GateRefused, match="was not evaluated"):
+        check_gate({"aime.accuracy": 0.0}, COMPARISON)
+
+
+def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
+    bundle = Path(ref["bundle_path"])
+    assert not ref["pushed"] and bundle.is_dir()
+    assert {"README.md", "grades.png", "config.json", "model.safetensors", "tokenizer.json",
+            "knowrl_lineage.json"} <= {p.name for p in bundle.iterdir()}
+    card = (bundle / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["license"] == "mit" and meta["base_model"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+    assert meta["datasets"] == ["zjunlp/KnowRL-Train-Data"] and meta["library_name"] == "transformers"
+    assert meta["pipeline_tag"] == "text-generation" and "knowrl" in meta["tags"]
+    results = meta["model-index"][0]["results"]
+    assert {(r["dataset"]["name"], r["metrics"][0]["type"]) for r in results} >= {("simpleqa", "incorrect_rate")}
+    for section in ("## Usage", "<think>", "## Training data", "rlfp", "abc123", "## Evaluation", "| simpleqa |",
+                    "## Recipe", "deepspeed: zero2", "## Limitations"):
+        assert section in card
+    assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == "grpofp"
+
+
+def test_push_goes_through_the_hub_api_and_the_token_is_never_written(ctx, refs, home: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with LocalHubServer() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        cfg = PublishConfig(repo_id="org/knowrl-7b", private=True)
+        first = run_publish_stage(cfg, refs, ctx, _recipe())
+        second = run_publish_stage(cfg, refs, ctx, _recipe())  # the repo exists now: no error, a new commit
+    assert first["pushed"] and first["url"].startswith(hub.endpoint) and first["tag"].startswith("run-")
+    assert hub.state.unexpected == []
+    assert hub.state.repos["org/knowrl-7b"]["visibility"] == "private"
+    assert hub.state.validated and hub.state.validated[0]["license"] == "mit"
+    assert len(hub.state.commits) == 2 and second["pushed"]  # one commit per run
+    files = hub.state.commits[0]["files"]
+    assert {"README.md", "config.json", "model.safetensors", "grades.png"} <= set(files)
+    assert "manifest.json" not in files
+    assert hub.state.tags[0]["tag"] == first["tag"] and hub.state.tags[0]["revision"] == first["commit"]
+    assert set(hub.state.auth_headers) == {f"Bearer {TOKEN}"}
+    leaked = [p for p in home.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert leaked == []
+    with ctx.warehouse.connect() as con:
+        assert con.execute("SELECT count(*) FROM publications WHERE pushed").fetchall()[0][0] == 2
+
+
+def test_push_failure_names_the_step_not_the_token(ctx, refs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from knowrl.publish.hub import PublishError
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(PublishError, match="org/model failed at create_repo") as info:
+        run_publish_stage(PublishConfig(repo_id="org/model"), refs, ctx, _recipe())
+    assert TOKEN not in str(info.value)
+    shutil.rmtree(Path(refs["evaluate"]["report_path"]).parent)
