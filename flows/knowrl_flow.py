@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.deployments import run_deployment
 
 from knowrl.plan import RunPlan
 from storage import Paths
@@ -17,6 +18,16 @@ def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> Non
     if stage not in plan.selected:
         if plan.needed_as_upstream(stage):
             refs[stage] = plan.previous_ref(stage)
+        return
+    if stage in plan.remote:
+        # Run on the stage's own deployment (e.g. on the gpu pool), as a linked subflow; it writes its
+        # result to the shared warehouse, where this flow reads it back.
+        parameters = {"recipe": plan.recipe_path, "stages": [stage], "overrides": plan.overrides,
+                      "from_stage": stage if stage in plan.refresh else None}
+        run = run_deployment(f"knowrl/{stage}", parameters=parameters, timeout=None)
+        if not run.state or not run.state.is_completed():
+            raise RuntimeError(f"stage {stage} on deployment knowrl/{stage} ended {run.state and run.state.name}")
+        refs[stage] = plan.previous_ref(stage)
         return
     # A Path (not an unsaved block) is accepted by Prefect as local result storage, server or not.
     storage = Paths.from_env().ensure().prefect_results
@@ -31,8 +42,12 @@ def knowrl(
     stages: list[str] | None = None,
     from_stage: str | None = None,
     overrides: list[str] | None = None,
+    remote_stages: list[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    plan = RunPlan.create(recipe, stages, from_stage, overrides)
+    """Run the pipeline. `stages` selects stages (the others' last results are reused), `from_stage` re-runs
+    that stage and the ones after it, `overrides` are `section.key=value`, and `remote_stages` (e.g.
+    ["sft", "grpo", "evaluate"]) runs those stages on their own deployments, i.e. on the gpu work pool."""
+    plan = RunPlan.create(recipe, stages, from_stage, overrides, remote_stages)
     refs: dict[str, dict[str, Any]] = {}
     run_stage("data", plan, refs)
     if plan.should_stop_after_data(refs.get("data")):

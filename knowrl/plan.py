@@ -19,6 +19,7 @@ class RunPlan:
     selected: list[str]
     refresh: set[str]
     overrides: list[str] = field(default_factory=list)
+    remote: set[str] = field(default_factory=set)
 
     @classmethod
     def create(
@@ -27,10 +28,12 @@ class RunPlan:
         stages: list[str] | None = None,
         from_stage: str | None = None,
         overrides: list[str] | None = None,
+        remote_stages: list[str] | None = None,
     ) -> RunPlan:
         recipe = load_recipe(recipe_path, overrides)
         selected, refresh = select_stages(stages, from_stage)
-        return cls(recipe_path, recipe, selected, refresh, list(overrides or []))
+        remote, _ = select_stages(remote_stages, None) if remote_stages else ([], set())
+        return cls(recipe_path, recipe, selected, refresh, list(overrides or []), set(remote))
 
     def config(self, stage: str) -> dict[str, Any]:
         return self.recipe.stage_config(stage).model_dump(mode="json")

@@ -71,5 +71,14 @@ def status(
         raise typer.Exit(2) from None
 
 
+@app.command("notify-data-updated")
+def notify_data_updated(dataset: str = typer.Argument(..., help="dataset name, e.g. zjunlp/KnowRL-Train-Data")) -> None:
+    """Emit the `knowrl.data.updated` event that the `knowrl/retrain` deployment's trigger listens for."""
+    from prefect.events import emit_event
+
+    event = emit_event(event="knowrl.data.updated", resource={"prefect.resource.id": f"knowrl.dataset.{dataset}"})
+    console.print(f"emitted knowrl.data.updated for {dataset}" if event else "[red]no Prefect API to send it to[/red]")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     sys.exit(app())

@@ -34,6 +34,7 @@ def _env(api_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(PREFECT_API_URL=api_url, PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.setdefault("KNOWRL_HOME", str(Paths.from_env().root))
+    env.setdefault("KNOWRL_REPO", str(REPO_ROOT))  # prefect.yaml's pull step: where workers run the code
     return env
 
 
@@ -81,7 +82,8 @@ def up(
         if _run([*_prefect(), "work-pool", "inspect", pool], env, check=False).returncode != 0:
             _run([*_prefect(), "work-pool", "create", pool, "--type", "process"], env)
     _run([*_prefect(), "--no-prompt", "deploy", "--all"], env)
-    _run([*_prefect(), "gcl", "create", "gpu", "--limit", "1"], env, check=False)  # exists on a second `up`
+    # Tasks tagged "gpu" (sft, grpo, evaluate) never run two at a time; exists already on a second `up`.
+    _run([*_prefect(), "concurrency-limit", "create", "gpu", "1"], env, check=False)
     _spawn("worker-cpu", [*_prefect(), "worker", "start", "--pool", "cpu"], env)
     if gpu_worker:
         _spawn("worker-gpu", [*_prefect(), "worker", "start", "--pool", "gpu"], env)
