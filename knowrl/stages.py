@@ -54,9 +54,22 @@ def code_version(stage: str) -> str:
     return digest.hexdigest()[:16]
 
 
+# Which part of the data stage each stage reads: new RL rows must not retrain SFT, and vice versa.
+_DATA_PART = {"knowledge": "rl", "sft": "coldstart", "grpo": "rl"}
+
+
+def input_fingerprint(stage: str, upstream_name: str, ref: dict[str, Any] | None) -> str | None:
+    if not ref:
+        return None
+    part = _DATA_PART.get(stage) if upstream_name == "data" else None
+    if part:
+        return (ref.get(part) or {}).get("fingerprint")
+    return ref.get("fingerprint")
+
+
 def cache_key(stage: str, config: dict[str, Any], upstream: dict[str, dict[str, Any]], extra: str = "") -> str:
     """Hash of (stage, config, upstream fingerprints, code version, extra input fingerprint)."""
-    upstream_fps = {name: (upstream.get(name) or {}).get("fingerprint") for name in UPSTREAM[stage]}
+    upstream_fps = {name: input_fingerprint(stage, name, upstream.get(name)) for name in UPSTREAM[stage]}
     payload = json.dumps(
         {"stage": stage, "config": config, "upstream": upstream_fps, "code": code_version(stage), "extra": extra},
         sort_keys=True,

@@ -27,11 +27,15 @@ def test_select_stages() -> None:
         select_stages(["train"], None)
 
 
-def test_cache_key_changes_with_config_upstream_and_code() -> None:
-    base = cache_key("knowledge", {"a": 1}, {"data": {"fingerprint": "x"}})
-    assert base == cache_key("knowledge", {"a": 1}, {"data": {"fingerprint": "x"}})
-    assert base != cache_key("knowledge", {"a": 2}, {"data": {"fingerprint": "x"}})
-    assert base != cache_key("knowledge", {"a": 1}, {"data": {"fingerprint": "y"}})
+def test_cache_key_changes_with_config_and_the_upstream_part_the_stage_reads() -> None:
+    data = lambda rl, cs: {"data": {"fingerprint": rl + cs, "rl": {"fingerprint": rl}, "coldstart": {"fingerprint": cs}}}  # noqa: E731
+    base = cache_key("knowledge", {"a": 1}, data("r1", "c1"))
+    assert base == cache_key("knowledge", {"a": 1}, data("r1", "c1"))
+    assert base != cache_key("knowledge", {"a": 2}, data("r1", "c1"))
+    assert base != cache_key("knowledge", {"a": 1}, data("r2", "c1"))
+    assert base == cache_key("knowledge", {"a": 1}, data("r1", "c2"))  # knowledge reads the RL titles only
+    assert cache_key("sft", {}, data("r1", "c1")) == cache_key("sft", {}, data("r2", "c1"))
+    assert cache_key("sft", {}, data("r1", "c1")) != cache_key("sft", {}, data("r1", "c2"))
 
 
 def test_data_stage_twice_second_run_is_a_cache_hit(prefect_harness, home: Path) -> None:
