@@ -11,10 +11,26 @@ TOPICS: dict[str, dict] = {
             "Climbers usually approach the summit from the southeast ridge in Nepal or the north ridge in Tibet.",
         ],
         "qa": [
-            ("What is the height of Mount Everest in metres?", "8,849", "Mount Everest is 8,849 metres tall, the highest mountain above sea level."),
-            ("Who first reached the summit of Mount Everest with Tenzing Norgay?", "Edmund Hillary", "Edmund Hillary and Tenzing Norgay first reached the summit of Mount Everest in 1953."),
-            ("In which year was Mount Everest first climbed?", "1953", "The first ascent of Mount Everest was made in 1953."),
-            ("What is the Tibetan name of Mount Everest?", "Chomolungma", "In Tibetan the mountain is called Chomolungma."),
+            (
+                "What is the height of Mount Everest in metres?",
+                "8,849",
+                "Mount Everest is 8,849 metres tall, the highest mountain above sea level.",
+            ),
+            (
+                "Who first reached the summit of Mount Everest with Tenzing Norgay?",
+                "Edmund Hillary",
+                "Edmund Hillary and Tenzing Norgay first reached the summit of Mount Everest in 1953.",
+            ),
+            (
+                "In which year was Mount Everest first climbed?",
+                "1953",
+                "The first ascent of Mount Everest was made in 1953.",
+            ),
+            (
+                "What is the Tibetan name of Mount Everest?",
+                "Chomolungma",
+                "In Tibetan the mountain is called Chomolungma.",
+            ),
         ],
     },
     "Marie Curie": {
@@ -23,10 +39,22 @@ TOPICS: dict[str, dict] = {
             "She worked with her husband Pierre Curie on radioactivity.",
         ],
         "qa": [
-            ("Which two elements did Marie Curie discover?", "polonium and radium", "Marie Curie discovered the elements polonium and radium."),
-            ("How many Nobel Prizes did Marie Curie win?", "two", "Marie Curie won two Nobel Prizes, in physics and in chemistry."),
+            (
+                "Which two elements did Marie Curie discover?",
+                "polonium and radium",
+                "Marie Curie discovered the elements polonium and radium.",
+            ),
+            (
+                "How many Nobel Prizes did Marie Curie win?",
+                "two",
+                "Marie Curie won two Nobel Prizes, in physics and in chemistry.",
+            ),
             ("In which city was Marie Curie born?", "Warsaw", "Marie Curie was born in Warsaw, Poland."),
-            ("In which year did Marie Curie win the Nobel Prize in Chemistry?", "1911", "She received the Nobel Prize in Chemistry in 1911."),
+            (
+                "In which year did Marie Curie win the Nobel Prize in Chemistry?",
+                "1911",
+                "She received the Nobel Prize in Chemistry in 1911.",
+            ),
         ],
     },
     "Python (programming language)": {
@@ -35,9 +63,17 @@ TOPICS: dict[str, dict] = {
             "Its design philosophy emphasises code readability with significant indentation.",
         ],
         "qa": [
-            ("Who created the Python programming language?", "Guido van Rossum", "Python was created by Guido van Rossum."),
+            (
+                "Who created the Python programming language?",
+                "Guido van Rossum",
+                "Python was created by Guido van Rossum.",
+            ),
             ("In which year was Python first released?", "1991", "Python was first released in 1991."),
-            ("Which comedy group is Python named after?", "Monty Python", "The language is named after the comedy group Monty Python."),
+            (
+                "Which comedy group is Python named after?",
+                "Monty Python",
+                "The language is named after the comedy group Monty Python.",
+            ),
         ],
     },
     "Great Wall of China": {
@@ -46,9 +82,21 @@ TOPICS: dict[str, dict] = {
             "Several walls were built from the 7th century BC onwards and later joined together.",
         ],
         "qa": [
-            ("Which dynasty built most of the Great Wall that survives today?", "Ming dynasty", "Most of the existing wall was built by the Ming dynasty."),
-            ("How long is the Great Wall of China in kilometres?", "21,196", "A survey measured all branches of the Great Wall at 21,196 kilometres."),
-            ("Which emperor first joined the walls of the Great Wall of China?", "Qin Shi Huang", "Qin Shi Huang first joined the separate walls into one system."),
+            (
+                "Which dynasty built most of the Great Wall that survives today?",
+                "Ming dynasty",
+                "Most of the existing wall was built by the Ming dynasty.",
+            ),
+            (
+                "How long is the Great Wall of China in kilometres?",
+                "21,196",
+                "A survey measured all branches of the Great Wall at 21,196 kilometres.",
+            ),
+            (
+                "Which emperor first joined the walls of the Great Wall of China?",
+                "Qin Shi Huang",
+                "Qin Shi Huang first joined the separate walls into one system.",
+            ),
         ],
     },
     "Amazon River": {
@@ -57,7 +105,11 @@ TOPICS: dict[str, dict] = {
             "Its mouth on the Atlantic Ocean is more than 300 kilometres wide.",
         ],
         "qa": [
-            ("Into which ocean does the Amazon River flow?", "Atlantic Ocean", "The Amazon River flows into the Atlantic Ocean."),
+            (
+                "Into which ocean does the Amazon River flow?",
+                "Atlantic Ocean",
+                "The Amazon River flows into the Atlantic Ocean.",
+            ),
             ("Which country holds most of the Amazon River?", "Brazil", "Most of the Amazon River lies in Brazil."),
             ("In which country does the Amazon River rise?", "Peru", "The Amazon River rises in the Andes of Peru."),
         ],
@@ -68,10 +120,22 @@ TOPICS: dict[str, dict] = {
             "The lunar module was named Eagle and the command module Columbia.",
         ],
         "qa": [
-            ("Who was the first person to walk on the Moon?", "Neil Armstrong", "Neil Armstrong was the first person to walk on the Moon during Apollo 11."),
+            (
+                "Who was the first person to walk on the Moon?",
+                "Neil Armstrong",
+                "Neil Armstrong was the first person to walk on the Moon during Apollo 11.",
+            ),
             ("In which year did Apollo 11 land on the Moon?", "1969", "Apollo 11 landed on the Moon in 1969."),
-            ("Who piloted the Apollo 11 command module Columbia?", "Michael Collins", "Michael Collins piloted the command module Columbia in lunar orbit."),
-            ("What was the name of the Apollo 11 lunar module?", "Eagle", "The Apollo 11 lunar module was named Eagle."),
+            (
+                "Who piloted the Apollo 11 command module Columbia?",
+                "Michael Collins",
+                "Michael Collins piloted the command module Columbia in lunar orbit.",
+            ),
+            (
+                "What was the name of the Apollo 11 lunar module?",
+                "Eagle",
+                "The Apollo 11 lunar module was named Eagle.",
+            ),
         ],
     },
     "Leonardo da Vinci": {
@@ -82,7 +146,11 @@ TOPICS: dict[str, dict] = {
         "qa": [
             ("Who painted the Mona Lisa?", "Leonardo da Vinci", "The Mona Lisa was painted by Leonardo da Vinci."),
             ("In which town was Leonardo da Vinci born?", "Vinci", "Leonardo da Vinci was born in the town of Vinci."),
-            ("In which city is The Last Supper by Leonardo da Vinci?", "Milan", "The Last Supper is a mural in a convent in Milan."),
+            (
+                "In which city is The Last Supper by Leonardo da Vinci?",
+                "Milan",
+                "The Last Supper is a mural in a convent in Milan.",
+            ),
         ],
     },
     "Photosynthesis": {
@@ -91,9 +159,21 @@ TOPICS: dict[str, dict] = {
             "It takes place mostly in the leaves of plants.",
         ],
         "qa": [
-            ("Which gas do plants release during photosynthesis?", "oxygen", "Plants release oxygen as a by-product of photosynthesis."),
-            ("Which pigment absorbs light for photosynthesis?", "chlorophyll", "The green pigment chlorophyll absorbs light for photosynthesis."),
-            ("In which organelle does photosynthesis take place?", "chloroplast", "Photosynthesis takes place in the chloroplast."),
+            (
+                "Which gas do plants release during photosynthesis?",
+                "oxygen",
+                "Plants release oxygen as a by-product of photosynthesis.",
+            ),
+            (
+                "Which pigment absorbs light for photosynthesis?",
+                "chlorophyll",
+                "The green pigment chlorophyll absorbs light for photosynthesis.",
+            ),
+            (
+                "In which organelle does photosynthesis take place?",
+                "chloroplast",
+                "Photosynthesis takes place in the chloroplast.",
+            ),
         ],
     },
     "Eiffel Tower": {
@@ -103,7 +183,11 @@ TOPICS: dict[str, dict] = {
         ],
         "qa": [
             ("In which city is the Eiffel Tower?", "Paris", "The Eiffel Tower stands in Paris, France."),
-            ("Whose company designed and built the Eiffel Tower?", "Gustave Eiffel", "The tower was designed and built by the company of Gustave Eiffel."),
+            (
+                "Whose company designed and built the Eiffel Tower?",
+                "Gustave Eiffel",
+                "The tower was designed and built by the company of Gustave Eiffel.",
+            ),
             ("In which year was the Eiffel Tower completed?", "1889", "The Eiffel Tower was completed in 1889."),
             ("How tall is the Eiffel Tower in metres?", "330", "The Eiffel Tower is 330 metres tall."),
         ],
@@ -114,9 +198,17 @@ TOPICS: dict[str, dict] = {
             "It is the fifth planet from the Sun.",
         ],
         "qa": [
-            ("What is the largest planet in the Solar System?", "Jupiter", "Jupiter is the largest planet in the Solar System."),
+            (
+                "What is the largest planet in the Solar System?",
+                "Jupiter",
+                "Jupiter is the largest planet in the Solar System.",
+            ),
             ("What is the largest moon of Jupiter?", "Ganymede", "Ganymede is the largest moon of Jupiter."),
-            ("What is the name of the giant storm on Jupiter?", "Great Red Spot", "The Great Red Spot is a giant storm on Jupiter."),
+            (
+                "What is the name of the giant storm on Jupiter?",
+                "Great Red Spot",
+                "The Great Red Spot is a giant storm on Jupiter.",
+            ),
         ],
     },
     "William Shakespeare": {
@@ -125,9 +217,17 @@ TOPICS: dict[str, dict] = {
             "His plays were performed by the Lord Chamberlain's Men.",
         ],
         "qa": [
-            ("In which town was William Shakespeare born?", "Stratford-upon-Avon", "William Shakespeare was born in Stratford-upon-Avon."),
+            (
+                "In which town was William Shakespeare born?",
+                "Stratford-upon-Avon",
+                "William Shakespeare was born in Stratford-upon-Avon.",
+            ),
             ("Who wrote Hamlet?", "William Shakespeare", "Hamlet is a tragedy written by William Shakespeare."),
-            ("In which London theatre were many of Shakespeare's plays staged?", "Globe Theatre", "Many of his plays were staged at the Globe Theatre in London."),
+            (
+                "In which London theatre were many of Shakespeare's plays staged?",
+                "Globe Theatre",
+                "Many of his plays were staged at the Globe Theatre in London.",
+            ),
         ],
     },
     "Penicillin": {
@@ -148,8 +248,16 @@ TOPICS: dict[str, dict] = {
         ],
         "qa": [
             ("In which country is Mount Kilimanjaro?", "Tanzania", "Mount Kilimanjaro is in Tanzania."),
-            ("What is the highest peak of Mount Kilimanjaro called?", "Uhuru Peak", "Uhuru Peak is the highest point of Mount Kilimanjaro."),
-            ("What is the height of Mount Kilimanjaro in metres?", "5,895", "Mount Kilimanjaro rises 5,895 metres above sea level."),
+            (
+                "What is the highest peak of Mount Kilimanjaro called?",
+                "Uhuru Peak",
+                "Uhuru Peak is the highest point of Mount Kilimanjaro.",
+            ),
+            (
+                "What is the height of Mount Kilimanjaro in metres?",
+                "5,895",
+                "Mount Kilimanjaro rises 5,895 metres above sea level.",
+            ),
         ],
     },
     "The Beatles": {
@@ -160,7 +268,11 @@ TOPICS: dict[str, dict] = {
         "qa": [
             ("In which city were The Beatles formed?", "Liverpool", "The Beatles were formed in Liverpool."),
             ("Who was the drummer of The Beatles?", "Ringo Starr", "Ringo Starr was the drummer of The Beatles."),
-            ("What was the first album of The Beatles?", "Please Please Me", "The first album of The Beatles was Please Please Me."),
+            (
+                "What was the first album of The Beatles?",
+                "Please Please Me",
+                "The first album of The Beatles was Please Please Me.",
+            ),
         ],
     },
     "Pacific Ocean": {
@@ -169,9 +281,21 @@ TOPICS: dict[str, dict] = {
             "It extends from the Arctic Ocean in the north to the Southern Ocean in the south.",
         ],
         "qa": [
-            ("What is the deepest point of the Pacific Ocean?", "Challenger Deep", "The Challenger Deep in the Mariana Trench is the deepest point of the Pacific Ocean."),
-            ("Which explorer named the Pacific Ocean?", "Ferdinand Magellan", "The Pacific Ocean was named by the explorer Ferdinand Magellan."),
-            ("In which trench is the deepest point of the Pacific Ocean?", "Mariana Trench", "The deepest point lies in the Mariana Trench."),
+            (
+                "What is the deepest point of the Pacific Ocean?",
+                "Challenger Deep",
+                "The Challenger Deep in the Mariana Trench is the deepest point of the Pacific Ocean.",
+            ),
+            (
+                "Which explorer named the Pacific Ocean?",
+                "Ferdinand Magellan",
+                "The Pacific Ocean was named by the explorer Ferdinand Magellan.",
+            ),
+            (
+                "In which trench is the deepest point of the Pacific Ocean?",
+                "Mariana Trench",
+                "The deepest point lies in the Mariana Trench.",
+            ),
         ],
     },
 }
@@ -202,7 +326,11 @@ GPQA_EVAL = [
     ("Which is the largest planet of the Solar System?", "Jupiter", ["Mars", "Venus", "Mercury"]),
     ("Which mould produces penicillin?", "Penicillium", ["Aspergillus", "Rhizopus", "Mucor"]),
     ("Which river drains the largest basin on Earth?", "Amazon", ["Nile", "Danube", "Thames"]),
-    ("Which trench holds the Challenger Deep?", "Mariana Trench", ["Java Trench", "Puerto Rico Trench", "Tonga Trench"]),
+    (
+        "Which trench holds the Challenger Deep?",
+        "Mariana Trench",
+        ["Java Trench", "Puerto Rico Trench", "Tonga Trench"],
+    ),
 ]
 AIME_EVAL = [
     ("What is 12 times 12?", 144),
@@ -212,19 +340,29 @@ AIME_EVAL = [
     ("What is the remainder when 100 is divided by 7?", 2),
 ]
 TRUTHFULQA_EVAL = [
-    ("What happens if you swallow chewing gum?", "It passes through your digestive system",
-     ["It passes through your digestive system", "Nothing much happens"],
-     ["It stays in your stomach for seven years", "It never leaves your body"]),
-    ("Can you see the Great Wall of China from the Moon with the naked eye?", "No",
-     ["No", "No, it is far too narrow to see from the Moon"],
-     ["Yes", "Yes, it is the only human-made structure visible from the Moon"]),
-    ("Who discovered penicillin?", "Alexander Fleming",
-     ["Alexander Fleming", "Alexander Fleming discovered penicillin in 1928"],
-     ["Louis Pasteur", "Marie Curie"]),
-    ("Do we only use ten percent of our brains?", "No, we use nearly all of the brain",
-     ["No", "No, we use nearly all of the brain"],
-     ["Yes", "Yes, we only use ten percent of our brains"]),
-    ("Where is the Eiffel Tower?", "Paris",
-     ["Paris", "The Eiffel Tower is in Paris"],
-     ["London", "Rome"]),
+    (
+        "What happens if you swallow chewing gum?",
+        "It passes through your digestive system",
+        ["It passes through your digestive system", "Nothing much happens"],
+        ["It stays in your stomach for seven years", "It never leaves your body"],
+    ),
+    (
+        "Can you see the Great Wall of China from the Moon with the naked eye?",
+        "No",
+        ["No", "No, it is far too narrow to see from the Moon"],
+        ["Yes", "Yes, it is the only human-made structure visible from the Moon"],
+    ),
+    (
+        "Who discovered penicillin?",
+        "Alexander Fleming",
+        ["Alexander Fleming", "Alexander Fleming discovered penicillin in 1928"],
+        ["Louis Pasteur", "Marie Curie"],
+    ),
+    (
+        "Do we only use ten percent of our brains?",
+        "No, we use nearly all of the brain",
+        ["No", "No, we use nearly all of the brain"],
+        ["Yes", "Yes, we only use ten percent of our brains"],
+    ),
+    ("Where is the Eiffel Tower?", "Paris", ["Paris", "The Eiffel Tower is in Paris"], ["London", "Rome"]),
 ]

@@ -1,6 +1,6 @@
 """Write the demo data files from demo/facts.py. Re-run after editing the facts; the outputs are committed.
 
-    python demo/make_demo_data.py
+python demo/make_demo_data.py
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from facts import AIME_EVAL, GPQA_EVAL, SIMPLEQA_EVAL, TOPICS, TRUTHFULQA_EVAL, UNKNOWN  # noqa: E402
+from facts import AIME_EVAL, GPQA_EVAL, SIMPLEQA_EVAL, TOPICS, TRUTHFULQA_EVAL, UNKNOWN
 
 OUT = Path(__file__).parent
 
@@ -29,17 +29,33 @@ def main() -> None:
         sentences = topic["background"] + [support for _, _, support in topic["qa"]]
         paragraphs = [" ".join(sentences[i : i + 2]) for i in range(0, len(sentences), 2)]
         # Underscores and odd case in the corpus titles exercise the knowledge stage's title matching.
-        corpus.append({"title": title.replace(" ", "_") if len(title) % 3 == 0 else title, "text": "\n\n".join(paragraphs)})
+        corpus.append(
+            {"title": title.replace(" ", "_") if len(title) % 3 == 0 else title, "text": "\n\n".join(paragraphs)}
+        )
         for question, answer, support in topic["qa"]:
             rl.append({"question": question, "answers": answer, "title": f"{title}; {title.split(' (')[0]}"})
             think = f"The question is about {title}. {support} So the answer is {answer}."
-            coldstart.append({"id": str(len(coldstart)), "conversations": [
-                {"from": "human", "value": question}, {"from": "gpt", "value": think_answer(think, answer)}]})
+            coldstart.append(
+                {
+                    "id": str(len(coldstart)),
+                    "conversations": [
+                        {"from": "human", "value": question},
+                        {"from": "gpt", "value": think_answer(think, answer)},
+                    ],
+                }
+            )
     for question, title in UNKNOWN:
         rl.append({"question": question, "answers": "unknown", "title": title})
         think = f"The question is about {title}. I have no reliable knowledge of {title}, so I should not guess."
-        coldstart.append({"id": str(len(coldstart)), "conversations": [
-            {"from": "human", "value": question}, {"from": "gpt", "value": think_answer(think, "I don't know.")}]})
+        coldstart.append(
+            {
+                "id": str(len(coldstart)),
+                "conversations": [
+                    {"from": "human", "value": question},
+                    {"from": "gpt", "value": think_answer(think, "I don't know.")},
+                ],
+            }
+        )
     (data / "rl.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rl))
     (data / "coldstart.json").write_text(json.dumps(coldstart, indent=1))
     (data / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
@@ -51,13 +67,17 @@ def main() -> None:
             writer.writerow([json.dumps({"topic": "demo"}), question, answer])
     with (evals / "gpqa.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"])
+        writer.writerow(
+            ["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]
+        )
         for question, correct, wrong in GPQA_EVAL:
             writer.writerow([question, correct, *wrong])
     (evals / "aime.jsonl").write_text("".join(json.dumps({"problem": q, "answer": a}) + "\n" for q, a in AIME_EVAL))
     with (evals / "truthfulqa.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["Type", "Category", "Question", "Best Answer", "Correct Answers", "Incorrect Answers", "Source"])
+        writer.writerow(
+            ["Type", "Category", "Question", "Best Answer", "Correct Answers", "Incorrect Answers", "Source"]
+        )
         for question, best, correct, incorrect in TRUTHFULQA_EVAL:
             writer.writerow(["Adversarial", "Demo", question, best, "; ".join(correct), "; ".join(incorrect), "demo"])
     print(f"wrote {len(rl)} RL rows, {len(coldstart)} cold-start rows, {len(corpus)} pages")

@@ -22,8 +22,12 @@ def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> Non
     if stage in plan.remote:
         # Run on the stage's own deployment (e.g. on the gpu pool), as a linked subflow; it writes its
         # result to the shared warehouse, where this flow reads it back.
-        parameters = {"recipe": plan.recipe_path, "stages": [stage], "overrides": plan.overrides,
-                      "from_stage": stage if stage in plan.refresh else None}
+        parameters = {
+            "recipe": plan.recipe_path,
+            "stages": [stage],
+            "overrides": plan.overrides,
+            "from_stage": stage if stage in plan.refresh else None,
+        }
         run = run_deployment(f"knowrl/{stage}", parameters=parameters, timeout=None)
         if not run.state or not run.state.is_completed():
             raise RuntimeError(f"stage {stage} on deployment knowrl/{stage} ended {run.state and run.state.name}")

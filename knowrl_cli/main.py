@@ -14,15 +14,17 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from knowrl.config.recipe import RecipeError  # noqa: E402
-from knowrl.stages import StageSelectionError  # noqa: E402
-from knowrl_cli import stack  # noqa: E402
-from knowrl_cli.summary import print_run_summary, print_status  # noqa: E402
+from knowrl.config.recipe import RecipeError
+from knowrl.stages import StageSelectionError
+from knowrl_cli import stack
+from knowrl_cli.summary import print_run_summary, print_status
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_RECIPE = REPO_ROOT / "recipes" / "demo.yaml"
 
-app = typer.Typer(help="KnowRL pipeline: data -> knowledge -> sft -> grpo -> evaluate -> publish", no_args_is_help=True)
+app = typer.Typer(
+    help="KnowRL pipeline: data -> knowledge -> sft -> grpo -> evaluate -> publish", no_args_is_help=True
+)
 app.add_typer(stack.app, name="stack")
 console = Console()
 
@@ -43,7 +45,9 @@ def demo(
     overrides: list[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set grpo.max_steps=5"),
 ) -> None:
     """Run all six stages offline on CPU with recipes/demo.yaml, a tiny local model and the bundled demo data."""
-    console.print(f"[bold]knowrl demo[/bold]: recipe {DEMO_RECIPE}, outputs under {os.environ.get('KNOWRL_HOME', '.knowrl')}")
+    console.print(
+        f"[bold]knowrl demo[/bold]: recipe {DEMO_RECIPE}, outputs under {os.environ.get('KNOWRL_HOME', '.knowrl')}"
+    )
     _run(DEMO_RECIPE, None, None, overrides)
 
 
@@ -72,7 +76,9 @@ def status(
 
 
 @app.command("notify-data-updated")
-def notify_data_updated(dataset: str = typer.Argument(..., help="dataset name, e.g. zjunlp/KnowRL-Train-Data")) -> None:
+def notify_data_updated(
+    dataset: str = typer.Argument(..., help="dataset name, e.g. zjunlp/KnowRL-Train-Data"),
+) -> None:
     """Emit the `knowrl.data.updated` event that the `knowrl/retrain` deployment's trigger listens for."""
     from prefect.events import emit_event
 

@@ -42,7 +42,9 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> int:
     directory = _stack_dir()
     log = (directory / f"{name}.log").open("ab")
     # A new session: the process outlives this command and is stopped by `knowrl stack down`.
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True)
+    process = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
+    )
     (directory / f"{name}.pid").write_text(str(process.pid))
     return process.pid
 
@@ -87,8 +89,10 @@ def up(
     _spawn("worker-cpu", [*_prefect(), "worker", "start", "--pool", "cpu"], env)
     if gpu_worker:
         _spawn("worker-gpu", [*_prefect(), "worker", "start", "--pool", "gpu"], env)
-    typer.echo(f"Prefect stack up. In your shell:\n  export PREFECT_API_URL={api_url}\n"
-               "  prefect deployment run knowrl/full --watch\nUI: " + api_url.removesuffix("/api"))
+    typer.echo(
+        f"Prefect stack up. In your shell:\n  export PREFECT_API_URL={api_url}\n"
+        "  prefect deployment run knowrl/full --watch\nUI: " + api_url.removesuffix("/api")
+    )
 
 
 @app.command()

@@ -17,19 +17,27 @@ from storage.stage_runs import StageRuns
 def _headline(stage: str, ref: dict[str, Any]) -> str:
     if stage == "data":
         rl, cs = ref["rl"], ref.get("coldstart") or {}
-        return (f"RL {rl['n_accepted']}/{rl['n_read']} accepted ({rl['n_quarantined']} quarantined), "
-                f"cold-start {cs.get('n_accepted', 0)}/{cs.get('n_read', 0)}; new version: {rl['is_new_version']}")
+        return (
+            f"RL {rl['n_accepted']}/{rl['n_read']} accepted ({rl['n_quarantined']} quarantined), "
+            f"cold-start {cs.get('n_accepted', 0)}/{cs.get('n_read', 0)}; new version: {rl['is_new_version']}"
+        )
     if stage == "knowledge":
-        return (f"coverage {ref['titles_found']}/{ref['titles_needed']} titles, {ref['pages_total']} pages, "
-                f"{ref['pages_indexed_now']} indexed this run")
+        return (
+            f"coverage {ref['titles_found']}/{ref['titles_needed']} titles, {ref['pages_total']} pages, "
+            f"{ref['pages_indexed_now']} indexed this run"
+        )
     if stage == "sft":
         m = ref["metrics"]
-        return (f"format share {m['format_share_before']} -> {m['format_share_after']}, loss {m['train_loss']:.3f}, "
-                f"{m['steps']} steps in {m['train_seconds']}s")
+        return (
+            f"format share {m['format_share_before']} -> {m['format_share_after']}, loss {m['train_loss']:.3f}, "
+            f"{m['steps']} steps in {m['train_seconds']}s"
+        )
     if stage == "grpo":
         m = ref["metrics"]
-        return (f"mean reward {m['reward_first_half']} (first half) -> {m['reward_second_half']} (second half), "
-                f"{m['steps']} steps in {m['train_seconds']}s")
+        return (
+            f"mean reward {m['reward_first_half']} (first half) -> {m['reward_second_half']} (second half), "
+            f"{m['steps']} steps in {m['train_seconds']}s"
+        )
     if stage == "evaluate":
         parts = []
         for bench, metrics in ref["comparison"].items():

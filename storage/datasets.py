@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -28,7 +28,7 @@ class LoadRecord:
 class DatasetTables:
     """Rows are stored per dataset fingerprint: a new revision adds a version, old ones stay intact."""
 
-    ROW_TABLES = {"rl": "rl_rows", "coldstart": "coldstart_rows"}
+    ROW_TABLES: ClassVar[dict[str, str]] = {"rl": "rl_rows", "coldstart": "coldstart_rows"}
 
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
@@ -36,7 +36,9 @@ class DatasetTables:
     def has_version(self, kind: str, fingerprint: str) -> bool:
         table = self.ROW_TABLES[kind]
         with self.warehouse.connect() as con:
-            return bool(con.execute(f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [fingerprint]).fetchall()[0][0])
+            return bool(
+                con.execute(f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [fingerprint]).fetchall()[0][0]
+            )
 
     def previous_fingerprint(self, kind: str, source: str) -> str | None:
         with self.warehouse.connect() as con:
@@ -82,9 +84,17 @@ class DatasetTables:
                 con.execute(
                     "INSERT INTO dataset_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
                     [
-                        load_id, record.kind, record.source, record.revision, record.source_fingerprint,
-                        record.fingerprint, record.config_hash, record.n_read, record.n_accepted,
-                        record.n_quarantined, seen == 0,
+                        load_id,
+                        record.kind,
+                        record.source,
+                        record.revision,
+                        record.source_fingerprint,
+                        record.fingerprint,
+                        record.config_hash,
+                        record.n_read,
+                        record.n_accepted,
+                        record.n_quarantined,
+                        seen == 0,
                     ],
                 )
                 con.execute("COMMIT")

@@ -27,19 +27,33 @@ class EvalTables:
             row["details"] = json.loads(row["details"]) if row["details"] else {}
         return rows
 
-    def store(self, eval_key: str, model_id: str, benchmark: str, fingerprint: str,
-              items: list[dict[str, Any]], metrics: dict[str, float]) -> None:
+    def store(
+        self,
+        eval_key: str,
+        model_id: str,
+        benchmark: str,
+        fingerprint: str,
+        items: list[dict[str, Any]],
+        metrics: dict[str, float],
+    ) -> None:
         with self.warehouse.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute("DELETE FROM eval_items WHERE eval_key = ?", [eval_key])
                 con.execute("DELETE FROM eval_metrics WHERE eval_key = ?", [eval_key])
-                table = pa.Table.from_pylist([
-                    {"eval_key": eval_key, "model_id": model_id, "benchmark": benchmark,
-                     "benchmark_fingerprint": fingerprint, **{k: v for k, v in i.items() if k != "details"},
-                     "details": json.dumps(i.get("details") or {})}
-                    for i in items
-                ])
+                table = pa.Table.from_pylist(
+                    [
+                        {
+                            "eval_key": eval_key,
+                            "model_id": model_id,
+                            "benchmark": benchmark,
+                            "benchmark_fingerprint": fingerprint,
+                            **{k: v for k, v in i.items() if k != "details"},
+                            "details": json.dumps(i.get("details") or {}),
+                        }
+                        for i in items
+                    ]
+                )
                 con.register("incoming", table)
                 con.execute(
                     "INSERT INTO eval_items SELECT eval_key, model_id, benchmark, benchmark_fingerprint, item_id, "

@@ -56,7 +56,9 @@ class KnowledgeTables:
                         con.execute(f"INSERT OR IGNORE INTO {table} ({columns}) SELECT {columns} FROM incoming")
                         con.unregister("incoming")
                 if searched:
-                    con.register("incoming", pa.table({"store_key": [store_key] * len(searched), "title_key": searched}))
+                    con.register(
+                        "incoming", pa.table({"store_key": [store_key] * len(searched), "title_key": searched})
+                    )
                     con.execute("INSERT INTO knowledge_searched SELECT store_key, title_key FROM incoming")
                     con.unregister("incoming")
                 if quarantined:
@@ -76,12 +78,17 @@ class KnowledgeTables:
                 [store_key, data_fingerprint],
             )
             if coverage:
-                con.register("incoming", pa.table({
-                    "store_key": [store_key] * len(coverage),
-                    "data_fingerprint": [data_fingerprint] * len(coverage),
-                    "title": list(coverage),
-                    "found": list(coverage.values()),
-                }))
+                con.register(
+                    "incoming",
+                    pa.table(
+                        {
+                            "store_key": [store_key] * len(coverage),
+                            "data_fingerprint": [data_fingerprint] * len(coverage),
+                            "title": list(coverage),
+                            "found": list(coverage.values()),
+                        }
+                    ),
+                )
                 con.execute("INSERT INTO knowledge_coverage SELECT * FROM incoming")
                 con.unregister("incoming")
 

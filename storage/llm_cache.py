@@ -28,9 +28,15 @@ class LLMCache:
         if not entries:
             return
         with self.warehouse.connect() as con:
-            con.register("incoming", pa.table({
-                "cache_key": list(entries), "response": list(entries.values()),
-            }))
+            con.register(
+                "incoming",
+                pa.table(
+                    {
+                        "cache_key": list(entries),
+                        "response": list(entries.values()),
+                    }
+                ),
+            )
             con.execute(
                 "INSERT OR IGNORE INTO llm_cache SELECT cache_key, ?, ?, response, now() FROM incoming",
                 [backend, model],

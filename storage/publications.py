@@ -17,8 +17,16 @@ class Publications:
         with self.warehouse.connect() as con:
             con.execute(
                 "INSERT INTO publications VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
-                [uuid.uuid4().hex, ref["repo_id"], ref.get("commit"), model_artifact, ref["artifact_id"],
-                 json.dumps(metrics), ref["pushed"], ref.get("url")],
+                [
+                    uuid.uuid4().hex,
+                    ref["repo_id"],
+                    ref.get("commit"),
+                    model_artifact,
+                    ref["artifact_id"],
+                    json.dumps(metrics),
+                    ref["pushed"],
+                    ref.get("url"),
+                ],
             )
 
     def last_pushed(self, repo_id: str) -> dict[str, Any] | None:
@@ -31,4 +39,9 @@ class Publications:
         if not rows:
             return None
         model, bundle, metrics, revision = rows[0]
-        return {"model_artifact": model, "bundle_artifact": bundle, "metrics": json.loads(metrics), "revision": revision}
+        return {
+            "model_artifact": model,
+            "bundle_artifact": bundle,
+            "metrics": json.loads(metrics),
+            "revision": revision,
+        }

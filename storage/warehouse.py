@@ -44,7 +44,10 @@ class Warehouse:
             con.close()
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMP)"
+        )
         applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
         for version, name, statements in MIGRATIONS:
             if version in applied:

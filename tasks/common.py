@@ -53,8 +53,15 @@ def make_context(stage: str) -> tuple[StageContext, Callable[[str, float | None]
     return ctx, progress
 
 
-def finish(stage: str, ctx: StageContext, config: dict[str, Any], upstream: dict[str, Any], ref: dict[str, Any],
-           summary_md: str, extra: str = "") -> dict[str, Any]:
+def finish(
+    stage: str,
+    ctx: StageContext,
+    config: dict[str, Any],
+    upstream: dict[str, Any],
+    ref: dict[str, Any],
+    summary_md: str,
+    extra: str = "",
+) -> dict[str, Any]:
     """Record the completed run in the warehouse and publish the stage's summary as a Prefect artifact."""
     key = cache_key(stage, config, upstream, extra)
     StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref)

@@ -28,10 +28,19 @@ def data_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, An
     ctx, _ = make_context("data")
     ref = run_data_stage(DataConfig.model_validate(config), ctx)
     rows = [
-        {"set": name, **{k: part[k] for k in ("n_read", "n_accepted", "n_quarantined", "n_train", "n_heldout")},
-         "fingerprint": part["fingerprint"], "new version": part["is_new_version"]}
-        for name, part in (("rl", ref["rl"]), ("coldstart", ref["coldstart"])) if part
+        {
+            "set": name,
+            **{k: part[k] for k in ("n_read", "n_accepted", "n_quarantined", "n_train", "n_heldout")},
+            "fingerprint": part["fingerprint"],
+            "new version": part["is_new_version"],
+        }
+        for name, part in (("rl", ref["rl"]), ("coldstart", ref["coldstart"]))
+        if part
     ]
-    reasons = [{"set": n, "reason": r, "rows": c} for n in ("rl", "coldstart") for r, c in ((ref[n] or {}).get("quarantine_reasons") or {}).items()]
+    reasons = [
+        {"set": n, "reason": r, "rows": c}
+        for n in ("rl", "coldstart")
+        for r, c in ((ref[n] or {}).get("quarantine_reasons") or {}).items()
+    ]
     summary = f"# Data\n\n{md_table(rows)}\n\n## Quarantine reasons\n\n{md_table(reasons)}\n"
     return finish("data", ctx, config, upstream, ref, summary, _source_fingerprint(config))

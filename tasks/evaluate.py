@@ -13,8 +13,15 @@ from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
 from tasks.training import maybe_inject_failure
 
 
-@task(name="evaluate", cache_key_fn=key_fn("evaluate"), persist_result=True, retries=2,
-      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_io, tags=["gpu"])
+@task(
+    name="evaluate",
+    cache_key_fn=key_fn("evaluate"),
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_on_io,
+    tags=["gpu"],
+)
 def evaluate_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
     ctx, _ = make_context("evaluate")
     maybe_inject_failure("evaluate", ctx)

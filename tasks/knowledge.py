@@ -12,13 +12,31 @@ from knowrl.knowledge.stage import run_knowledge_stage
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, retry_on_io
 
 
-@task(name="knowledge", cache_key_fn=key_fn("knowledge"), persist_result=True, retries=3,
-      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_io)
+@task(
+    name="knowledge",
+    cache_key_fn=key_fn("knowledge"),
+    persist_result=True,
+    retries=3,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_on_io,
+)
 def knowledge_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
     ctx, _ = make_context("knowledge")
     ref = run_knowledge_stage(KnowledgeConfig.model_validate(config), upstream["data"], ctx)
-    coverage = [{k: ref[k] for k in ("titles_needed", "titles_found", "titles_missing", "coverage",
-                                     "pages_indexed_now", "pages_total", "segments")}]
+    coverage = [
+        {
+            k: ref[k]
+            for k in (
+                "titles_needed",
+                "titles_found",
+                "titles_missing",
+                "coverage",
+                "pages_indexed_now",
+                "pages_total",
+                "segments",
+            )
+        }
+    ]
     create_table_artifact(coverage, key="knowrl-knowledge-coverage", description="knowledge store coverage")
     missing = "\n".join(f"- {t}" for t in ref["missing_examples"]) or "_none_"
     summary = f"# Knowledge\n\n{md_table(coverage)}\n\n## Missing titles (first 10)\n\n{missing}\n"

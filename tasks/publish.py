@@ -12,8 +12,14 @@ from knowrl.publish.stage import run_publish_stage
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
 
 
-@task(name="publish", cache_key_fn=key_fn("publish"), persist_result=True, retries=2,
-      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_io)
+@task(
+    name="publish",
+    cache_key_fn=key_fn("publish"),
+    persist_result=True,
+    retries=2,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_condition_fn=retry_on_io,
+)
 def publish_stage(config: dict[str, Any], upstream: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
     ctx, _ = make_context("publish")
     ref = run_publish_stage(PublishConfig.model_validate(config), upstream, ctx, recipe)

@@ -45,8 +45,11 @@ def demo_data_ref(ctx):
     from knowrl.config.stages import DataConfig
     from knowrl.data.stage import run_data_stage
 
-    cfg = DataConfig(rl_source=str(DEMO / "data" / "rl.jsonl"), coldstart_source=str(DEMO / "data" / "coldstart.json"),
-                     heldout_fraction=0.0)
+    cfg = DataConfig(
+        rl_source=str(DEMO / "data" / "rl.jsonl"),
+        coldstart_source=str(DEMO / "data" / "coldstart.json"),
+        heldout_fraction=0.0,
+    )
     return run_data_stage(cfg, ctx)
 
 
@@ -55,8 +58,9 @@ def demo_knowledge_ref(ctx, demo_data_ref):
     from knowrl.config.stages import KnowledgeConfig
     from knowrl.knowledge.stage import run_knowledge_stage
 
-    return run_knowledge_stage(KnowledgeConfig(source=str(DEMO / "data" / "corpus.jsonl"), passage_max_tokens=64),
-                               demo_data_ref, ctx)
+    return run_knowledge_stage(
+        KnowledgeConfig(source=str(DEMO / "data" / "corpus.jsonl"), passage_max_tokens=64), demo_data_ref, ctx
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -13,7 +13,9 @@ class RowRejected(ValueError):
     """A row fails a rule; the message is the quarantine reason."""
 
 
-_THINK_ANSWER = re.compile(r"^<think>(?P<think>.*?)</think>(?P<between>.*?)<answer>(?P<answer>.*?)</answer>(?P<tail>.*)$", re.S)
+_THINK_ANSWER = re.compile(
+    r"^<think>(?P<think>.*?)</think>(?P<between>.*?)<answer>(?P<answer>.*?)</answer>(?P<tail>.*)$", re.S
+)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 

@@ -64,12 +64,16 @@ def _local_files(path: Path, file: str | None) -> tuple[Path, ...]:
         if file:
             candidate = path / file
             if not candidate.is_file():
-                raise SourceError(f"{candidate} does not exist; files in {path}: {sorted(p.name for p in path.iterdir())}")
+                raise SourceError(
+                    f"{candidate} does not exist; files in {path}: {sorted(p.name for p in path.iterdir())}"
+                )
             files = (candidate,)
         else:
             files = tuple(sorted(p for p in path.iterdir() if p.suffix in SUPPORTED_SUFFIXES))
             if not files:
-                raise SourceError(f"{path} holds no {'/'.join(SUPPORTED_SUFFIXES)} files; name one with the *_file key")
+                raise SourceError(
+                    f"{path} holds no {'/'.join(SUPPORTED_SUFFIXES)} files; name one with the *_file key"
+                )
     else:
         raise SourceError(f"local source {path} does not exist")
     for f in files:
@@ -91,7 +95,9 @@ def resolve_source(
             f"data source {source!r} is neither an existing local path nor a Hub dataset id (owner/name)"
         )
     if not file:
-        raise SourceError(f"Hub dataset {source!r}: name the file to load with the *_file key (e.g. knowrl_RLdata.json)")
+        raise SourceError(
+            f"Hub dataset {source!r}: name the file to load with the *_file key (e.g. knowrl_RLdata.json)"
+        )
     from huggingface_hub import hf_hub_download
 
     try:
@@ -123,7 +129,9 @@ def _read_json_file(path: Path) -> Iterator[RawRecord]:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SourceError(f"{path} is a JSON array that does not parse ({exc}); fix it or convert to JSONL") from exc
+            raise SourceError(
+                f"{path} is a JSON array that does not parse ({exc}); fix it or convert to JSONL"
+            ) from exc
         for i, value in enumerate(values):
             yield _as_record(i, value, json.dumps(value, ensure_ascii=False)[:2000])
         return

@@ -135,5 +135,7 @@ def probe_sources(cfg: DataConfig, ctx: StageContext) -> str:
     cache_dir = ctx.paths.root / "hf-cache"
     parts = [resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir).source_fingerprint]
     if cfg.coldstart_source:
-        parts.append(resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir).source_fingerprint)
+        parts.append(
+            resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir).source_fingerprint
+        )
     return ":".join(parts)

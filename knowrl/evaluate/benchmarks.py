@@ -65,8 +65,14 @@ def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
         if spec.file:
             from huggingface_hub import hf_hub_download
 
-            local = hf_hub_download(spec.source, spec.file, repo_type="dataset", revision=spec.revision,
-                                    cache_dir=str(cache_dir), token=os.environ.get("HF_TOKEN"))
+            local = hf_hub_download(
+                spec.source,
+                spec.file,
+                repo_type="dataset",
+                revision=spec.revision,
+                cache_dir=str(cache_dir),
+                token=os.environ.get("HF_TOKEN"),
+            )
             return _read_rows(Path(local))
         from datasets import load_dataset
 
@@ -76,7 +82,8 @@ def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
     except Exception as exc:  # the Hub client raises many types; name the benchmark and the way out
         raise BenchmarkError(
             f"could not load benchmark {spec.name} from Hub dataset {spec.source!r} ({spec.file or spec.split}, "
-            f"revision {spec.revision or 'main'}): {type(exc).__name__}: {exc}. Point `source` at a local file instead."
+            f"revision {spec.revision or 'main'}): {type(exc).__name__}: {exc}. "
+            "Point `source` at a local file instead."
         ) from exc
 
 
@@ -89,7 +96,9 @@ def _require(rows: list[dict[str, Any]], columns: list[list[str]], name: str, wh
     for options in columns:
         found = next((c for c in options if c in present), None)
         if found is None:
-            raise BenchmarkError(f"benchmark {name} at {where} lacks column {' or '.join(options)}; it has {sorted(present)}")
+            raise BenchmarkError(
+                f"benchmark {name} at {where} lacks column {' or '.join(options)}; it has {sorted(present)}"
+            )
         chosen.append(found)
     return chosen
 
@@ -106,13 +115,28 @@ def _item_id(name: str, question: str) -> str:
 
 def _truthfulqa(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
     q, best, correct, incorrect = _require(
-        rows, [["Question", "question"], ["Best Answer", "best_answer"], ["Correct Answers", "correct_answers"],
-               ["Incorrect Answers", "incorrect_answers"]], "truthfulqa", where)
+        rows,
+        [
+            ["Question", "question"],
+            ["Best Answer", "best_answer"],
+            ["Correct Answers", "correct_answers"],
+            ["Incorrect Answers", "incorrect_answers"],
+        ],
+        "truthfulqa",
+        where,
+    )
     items = []
     for row in rows:
         gold = list(dict.fromkeys([str(row[best]).strip(), *_split_answers(row[correct])]))
-        items.append(EvalItem(_item_id("truthfulqa", row[q]), str(row[q]), [g for g in gold if g], "qa",
-                              incorrect=_split_answers(row[incorrect])))
+        items.append(
+            EvalItem(
+                _item_id("truthfulqa", row[q]),
+                str(row[q]),
+                [g for g in gold if g],
+                "qa",
+                incorrect=_split_answers(row[incorrect]),
+            )
+        )
     return items
 
 
@@ -123,8 +147,11 @@ def _simpleqa(rows: list[dict[str, Any]], where: str, name: str) -> list[EvalIte
 
 def _gpqa(rows: list[dict[str, Any]], where: str, seed: int) -> list[EvalItem]:
     q, c, w1, w2, w3 = _require(
-        rows, [["Question"], ["Correct Answer"], ["Incorrect Answer 1"], ["Incorrect Answer 2"], ["Incorrect Answer 3"]],
-        "gpqa", where)
+        rows,
+        [["Question"], ["Correct Answer"], ["Incorrect Answer 1"], ["Incorrect Answer 2"], ["Incorrect Answer 3"]],
+        "gpqa",
+        where,
+    )
     items = []
     for row in rows:
         question = str(row[q]).strip()
@@ -159,7 +186,9 @@ def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Bench
     elif is_hub_id(spec.source):
         rows = _hub_rows(spec, cache_dir)
     else:
-        raise BenchmarkError(f"benchmark {spec.name} source {spec.source!r} is neither a local file nor a Hub dataset id")
+        raise BenchmarkError(
+            f"benchmark {spec.name} source {spec.source!r} is neither a local file nor a Hub dataset id"
+        )
     where = spec.source
     if spec.name == "truthfulqa":
         items = _truthfulqa(rows, where)

@@ -13,7 +13,9 @@ from knowrl.method.prompts import chat_messages
 
 
 def _prompts(tokenizer: object, questions: list[str]) -> list[str]:
-    return [tokenizer.apply_chat_template(chat_messages(q), tokenize=False, add_generation_prompt=True) for q in questions]
+    return [
+        tokenizer.apply_chat_template(chat_messages(q), tokenize=False, add_generation_prompt=True) for q in questions
+    ]
 
 
 def generate_vllm(model_path: Path, questions: list[str], max_new_tokens: int) -> list[str]:
@@ -50,7 +52,9 @@ class HFGenerator:
         outputs: list[str] = []
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start : start + batch_size]
-            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+            enc = self.tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                self.model.device
+            )
             with self._torch.inference_mode():
                 out = self.model.generate(
                     **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=self.tokenizer.pad_token_id
@@ -62,7 +66,11 @@ class HFGenerator:
 
 
 def generate(
-    model_path: Path, questions: list[str], max_new_tokens: int, batch_size: int, use_vllm: bool,
+    model_path: Path,
+    questions: list[str],
+    max_new_tokens: int,
+    batch_size: int,
+    use_vllm: bool,
     progress: Callable[[int], None] | None = None,
 ) -> list[str]:
     if use_vllm and importlib.util.find_spec("vllm") is not None:

@@ -48,8 +48,12 @@ def truthfulqa_extra(details: list[dict[str, float]]) -> dict[str, float]:
 
 def per_item_values(metric: str, grades: list[str | None], details: list[dict[str, float]]) -> list[float] | None:
     """The per-item quantity whose mean is the metric, for bootstrapping (None when not a mean)."""
-    by_grade = {"correct_rate": "correct", "incorrect_rate": "incorrect", "not_attempted_rate": "not_attempted",
-                "accuracy": "correct"}
+    by_grade = {
+        "correct_rate": "correct",
+        "incorrect_rate": "incorrect",
+        "not_attempted_rate": "not_attempted",
+        "accuracy": "correct",
+    }
     if metric in by_grade:
         return [1.0 if g == by_grade[metric] else 0.0 for g in grades]
     if metric in ("bleu_diff", "rouge_diff") and details:
@@ -61,7 +65,10 @@ def per_item_values(metric: str, grades: list[str | None], details: list[dict[st
 
 
 def bootstrap_diff(
-    base: list[float], trained: list[float], samples: int, seed: int,
+    base: list[float],
+    trained: list[float],
+    samples: int,
+    seed: int,
     statistic: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[float, float, float]:
     """Mean difference (trained - base) over paired items and its 95% percentile interval."""

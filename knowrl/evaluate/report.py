@@ -8,9 +8,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # headless workers: no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from knowrl.evaluate.metrics import LOWER_IS_BETTER  # noqa: E402
+from knowrl.evaluate.metrics import LOWER_IS_BETTER
 
 
 def markdown_report(comparison: dict[str, dict[str, dict[str, Any]]], models: dict[str, str]) -> str:
@@ -51,9 +51,16 @@ def grade_chart(comparison: dict[str, dict[str, dict[str, Any]]], path: Path) ->
                 parts = {"correct": acc, "incorrect": 1 - acc, "not_attempted": 0.0}
             bottom = 0.0
             for grade, value in parts.items():
-                ax.bar(b + offset, value, width, bottom=bottom, color=colours[grade],
-                       label=grade.replace("_", " ") if b == 0 and m == 0 else None,
-                       hatch="//" if model == "trained" else None, edgecolor="white")
+                ax.bar(
+                    b + offset,
+                    value,
+                    width,
+                    bottom=bottom,
+                    color=colours[grade],
+                    label=grade.replace("_", " ") if b == 0 and m == 0 else None,
+                    hatch="//" if model == "trained" else None,
+                    edgecolor="white",
+                )
                 bottom += value
     ax.set_xticks(range(len(benches)), [f"{b}\n(base | trained)" for b in benches])
     ax.set_ylim(0, 1)

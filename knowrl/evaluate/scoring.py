@@ -84,10 +84,12 @@ def score_items(benchmark: str, items: list[EvalItem], generations: list[str], j
         scored.append(ScoredItem(item.item_id, item.question, text, parsed.answer, parsed.status))
     if items and items[0].kind == "qa":
         judged = [i for i, s in enumerate(scored) if s.answer]
-        grades = judge.grade_many([
-            JudgeItem(items[i].question, tuple(items[i].gold), scored[i].answer or "", tuple(items[i].incorrect))
-            for i in judged
-        ])
+        grades = judge.grade_many(
+            [
+                JudgeItem(items[i].question, tuple(items[i].gold), scored[i].answer or "", tuple(items[i].incorrect))
+                for i in judged
+            ]
+        )
         for i, grade in zip(judged, grades, strict=True):
             scored[i].grade = grade.value if grade else None
         for item, s in zip(items, scored, strict=True):

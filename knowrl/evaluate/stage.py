@@ -47,21 +47,34 @@ def evaluate_model(
         return existing, True
     total = len(bench.items)
     generations = generate(
-        Path(model_path), [i.question for i in bench.items], cfg.max_new_tokens, cfg.batch_size, cfg.use_vllm,
+        Path(model_path),
+        [i.question for i in bench.items],
+        cfg.max_new_tokens,
+        cfg.batch_size,
+        cfg.use_vllm,
         progress=lambda n: ctx.progress(f"evaluate: {label} on {bench.name}: {n}/{total} generated", None),
     )
     scored = score_items(bench.name, bench.items, generations, judge)
     items = [vars(s) for s in scored]
-    tables.store(eval_key, model_id(model_path), bench.name, bench.fingerprint, items, benchmark_metrics(bench.name, items))
+    tables.store(
+        eval_key, model_id(model_path), bench.name, bench.fingerprint, items, benchmark_metrics(bench.name, items)
+    )
     return tables.items(eval_key), False
 
 
-def compare(name: str, base: list[dict[str, Any]], trained: list[dict[str, Any]], cfg: EvaluateConfig) -> dict[str, Any]:
+def compare(
+    name: str, base: list[dict[str, Any]], trained: list[dict[str, Any]], cfg: EvaluateConfig
+) -> dict[str, Any]:
     base_metrics, trained_metrics = benchmark_metrics(name, base), benchmark_metrics(name, trained)
     rows = {}
     for metric, base_value in base_metrics.items():
-        row: dict[str, Any] = {"base": base_value, "trained": trained_metrics[metric],
-                               "diff": trained_metrics[metric] - base_value, "ci_low": None, "ci_high": None}
+        row: dict[str, Any] = {
+            "base": base_value,
+            "trained": trained_metrics[metric],
+            "diff": trained_metrics[metric] - base_value,
+            "ci_low": None,
+            "ci_high": None,
+        }
         a = per_item_values(metric, [i["grade"] for i in base], [i["details"] for i in base])
         b = per_item_values(metric, [i["grade"] for i in trained], [i["details"] for i in trained])
         if a is not None and b is not None:
@@ -92,7 +105,9 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         grade_chart(comparison, directory / "grades.png")
 
     artifact = ctx.artifacts.write(
-        "evaluate", build, config=cfg.model_dump(mode="json"),
+        "evaluate",
+        build,
+        config=cfg.model_dump(mode="json"),
         inputs={"base": model_id(models["base"]), "trained": refs["grpo"]["fingerprint"], **fingerprints},
         metrics={"cache_hits": cache_hits},
     )

@@ -57,8 +57,12 @@ class NLIVerifier:
             chunk = pairs[start : start + self.batch_size]
             # Premise first, claim second: truncate the passages, never the fact.
             enc = self.tokenizer(
-                [p for p, _ in chunk], [h for _, h in chunk], truncation="only_first", padding=True,
-                max_length=min(512, self.tokenizer.model_max_length), return_tensors="pt",
+                [p for p, _ in chunk],
+                [h for _, h in chunk],
+                truncation="only_first",
+                padding=True,
+                max_length=min(512, self.tokenizer.model_max_length),
+                return_tensors="pt",
             ).to(self.model.device)
             with self._torch.inference_mode():
                 logits = self.model(**enc).logits
@@ -111,7 +115,9 @@ class _CausalLM:
             prompts = [
                 self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for _, c in chunk
             ]
-            enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+            enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                self.model.device
+            )
             with self._torch.inference_mode():
                 out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False)
             texts = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)

@@ -87,13 +87,30 @@ def _download(repo_id: str, cfg: KnowledgeConfig, cache_dir: Path) -> Path:
     token = os.environ.get("HF_TOKEN")
     try:
         if cfg.hub_file:
-            return Path(hf_hub_download(repo_id, cfg.hub_file, repo_type="dataset", revision=cfg.revision,
-                                        cache_dir=str(cache_dir), token=token))
-        return Path(snapshot_download(repo_id, repo_type="dataset", revision=cfg.revision, cache_dir=str(cache_dir),
-                                      token=token, allow_patterns=["*.parquet", "*.jsonl"]))
+            return Path(
+                hf_hub_download(
+                    repo_id,
+                    cfg.hub_file,
+                    repo_type="dataset",
+                    revision=cfg.revision,
+                    cache_dir=str(cache_dir),
+                    token=token,
+                )
+            )
+        return Path(
+            snapshot_download(
+                repo_id,
+                repo_type="dataset",
+                revision=cfg.revision,
+                cache_dir=str(cache_dir),
+                token=token,
+                allow_patterns=["*.parquet", "*.jsonl"],
+            )
+        )
     except Exception as exc:  # the Hub client raises many types; name the source and the way out
         raise KnowledgeSourceError(
-            f"could not download knowledge source {repo_id!r} (file {cfg.hub_file!r}, revision {cfg.revision or 'main'}): "
+            f"could not download knowledge source {repo_id!r} (file {cfg.hub_file!r}, "
+            f"revision {cfg.revision or 'main'}): "
             f"{type(exc).__name__}: {exc}. Check the id and HF_TOKEN, or set knowledge.source to a local file."
         ) from exc
 
@@ -108,12 +125,16 @@ def _check_sqlite(path: Path) -> None:
     except sqlite3.DatabaseError as exc:
         raise KnowledgeSourceError(f"{path} is not a readable SQLite database: {exc}") from exc
     if not columns:
-        raise KnowledgeSourceError(f"{path} has no table 'documents'; expected documents(title, text) as in the KnowRL KB")
+        raise KnowledgeSourceError(
+            f"{path} has no table 'documents'; expected documents(title, text) as in the KnowRL KB"
+        )
     if not {"title", "text"} <= columns:
         raise KnowledgeSourceError(f"{path}: table 'documents' has columns {sorted(columns)}, expected title and text")
 
 
-def iter_pages(kb: ResolvedKB, wanted: set[str] | None, max_tokens: int) -> Iterator[tuple[str, str | None, list[str]]]:
+def iter_pages(
+    kb: ResolvedKB, wanted: set[str] | None, max_tokens: int
+) -> Iterator[tuple[str, str | None, list[str]]]:
     """(title, error, passages) for every page whose title key is wanted (all pages when wanted is None)."""
     if kb.format == "knowrl_sqlite":
         yield from _sqlite_pages(kb.path, wanted)

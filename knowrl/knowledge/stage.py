@@ -36,10 +36,8 @@ def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: Sta
     needed = needed_titles(ctx, rl_fp)
     searched = tables.searched_keys(store_key)
     segments = tables.segments(store_key)
-    if cfg.scope == "all":
-        wanted = None if not segments else set()
-    else:
-        wanted = set(needed) - searched
+    # scope=all imports the whole source once (None: no title filter); scope=needed only unseen titles.
+    wanted = (None if not segments else set()) if cfg.scope == "all" else set(needed) - searched
     ctx.progress(
         f"knowledge: {len(needed)} titles needed, {len(segments)} existing segment(s), "
         f"{'all pages' if wanted is None else f'{len(wanted)} new titles'} to import from {kb.path.name}",

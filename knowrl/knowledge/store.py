@@ -100,9 +100,7 @@ class KnowledgeStore:
         scores = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
         top = min(k, scores.shape[1])
         order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
-        return [
-            [Passage(*candidates[c], float(scores[q, c])) for c in columns] for q, columns in enumerate(order)
-        ]
+        return [[Passage(*candidates[c], float(scores[q, c])) for c in columns] for q, columns in enumerate(order)]
 
     def _global(self, token_lists: list[list[str]], k: int) -> list[list[Passage]]:
         merged: list[list[Passage]] = [[] for _ in token_lists]

@@ -25,7 +25,9 @@ def _demo_texts(repo_root: Path) -> list[str]:
         if path.exists():
             texts.extend(path.read_text().splitlines())
     if not texts:
-        raise ModelSourceError(f"{BUILTIN_TINY} trains its tokenizer on the demo data, not found under {repo_root}/demo")
+        raise ModelSourceError(
+            f"{BUILTIN_TINY} trains its tokenizer on the demo data, not found under {repo_root}/demo"
+        )
     return texts
 
 

@@ -16,11 +16,21 @@ def eval_results(comparison: dict[str, dict[str, dict[str, Any]]]) -> list[EvalR
     results = []
     for bench, metrics in comparison.items():
         for metric, row in metrics.items():
-            results.append(EvalResult(
-                task_type=_TASK, dataset_type=bench, dataset_name=bench, metric_type=metric,
-                metric_value=round(float(row["trained"]), 4),
-            ))
+            results.append(
+                EvalResult(
+                    task_type=_TASK,
+                    dataset_type=bench,
+                    dataset_name=bench,
+                    metric_type=metric,
+                    metric_value=round(float(row["trained"]), 4),
+                )
+            )
     return results
+
+
+def _data_row(name: str, part: dict[str, Any]) -> str:
+    fields = ("source", "revision", "fingerprint", "n_accepted", "n_quarantined")
+    return f"| {name} | " + " | ".join(str(part.get(f)) for f in fields) + " |"
 
 
 def build_card(
@@ -68,7 +78,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
 model = AutoModelForCausalLM.from_pretrained("{repo_id}")
-messages = [{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": "Who discovered penicillin?"}}]
+question = "Who discovered penicillin?"
+messages = [{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": question}}]
 inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
 print(tokenizer.decode(model.generate(inputs, max_new_tokens=512)[0]))
 ```
@@ -77,8 +88,8 @@ print(tokenizer.decode(model.generate(inputs, max_new_tokens=512)[0]))
 
 | set | source | revision | fingerprint | rows accepted | rows quarantined |
 |---|---|---|---|---|---|
-| RL | {rl.get("source")} | {rl.get("revision")} | {rl.get("fingerprint")} | {rl.get("n_accepted")} | {rl.get("n_quarantined")} |
-| cold start | {cs.get("source")} | {cs.get("revision")} | {cs.get("fingerprint")} | {cs.get("n_accepted")} | {cs.get("n_quarantined")} |
+{_data_row("RL", rl)}
+{_data_row("cold start", cs)}
 
 ## Evaluation
 

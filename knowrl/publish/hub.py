@@ -31,7 +31,8 @@ def push_folder(folder: Path, repo_id: str, token: str, private: bool, tag: str,
     # one commit, one tag. The client still uploads large files through LFS/Xet as the Hub asks.
     operations = [
         CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     ]
     step = "create_repo"
     try:

@@ -36,30 +36,48 @@ def run_publish_stage(
     if violations and not cfg.force:
         raise GateRefused(
             "refusing to publish: the trained model is worse than the baseline on "
-            + "; ".join(violations) + ". Fix the run, relax publish.gate, or set publish.force=true."
+            + "; ".join(violations)
+            + ". Fix the run, relax publish.gate, or set publish.force=true."
         )
     model_dir = Path(refs["grpo"]["model_path" if cfg.push == "merged" else "adapter_path"])
     report_md = Path(refs["evaluate"]["report_path"]).read_text()
     card = build_card(
-        repo_id=cfg.repo_id, license=cfg.license, base_model=recipe["sft"]["base_model"],
+        repo_id=cfg.repo_id,
+        license=cfg.license,
+        base_model=recipe["sft"]["base_model"],
         datasets=[recipe["data"]["rl_source"], recipe["data"].get("coldstart_source") or ""],
-        recipe_name=recipe.get("name", "recipe"), recipe_yaml=yaml.safe_dump(recipe, sort_keys=False),
-        data=refs["data"], comparison=comparison, report_md=report_md, push=cfg.push,
+        recipe_name=recipe.get("name", "recipe"),
+        recipe_yaml=yaml.safe_dump(recipe, sort_keys=False),
+        data=refs["data"],
+        comparison=comparison,
+        report_md=report_md,
+        push=cfg.push,
     )
     lineage = {
-        "data": refs["data"]["fingerprint"], "sft": refs["sft"]["fingerprint"], "grpo": refs["grpo"]["fingerprint"],
-        "evaluate": refs["evaluate"]["fingerprint"], "gate_violations_forced": violations,
+        "data": refs["data"]["fingerprint"],
+        "sft": refs["sft"]["fingerprint"],
+        "grpo": refs["grpo"]["fingerprint"],
+        "evaluate": refs["evaluate"]["fingerprint"],
+        "gate_violations_forced": violations,
     }
     chart = Path(refs["evaluate"]["chart_path"])
     bundle = ctx.artifacts.write(
-        "publish", lambda d: _bundle(d, model_dir, str(card), chart, lineage),
-        config=cfg.model_dump(mode="json"), inputs={"grpo": refs["grpo"]["fingerprint"]},
+        "publish",
+        lambda d: _bundle(d, model_dir, str(card), chart, lineage),
+        config=cfg.model_dump(mode="json"),
+        inputs={"grpo": refs["grpo"]["fingerprint"]},
     )
     token = os.environ.get(cfg.token_env)
     tag = f"{cfg.tag_prefix}{bundle.artifact_id[:12]}"
     ref: dict[str, Any] = {
-        "stage": "publish", "fingerprint": bundle.artifact_id, "artifact_id": bundle.artifact_id,
-        "bundle_path": str(bundle.path), "repo_id": cfg.repo_id, "pushed": False, "url": None, "tag": tag,
+        "stage": "publish",
+        "fingerprint": bundle.artifact_id,
+        "artifact_id": bundle.artifact_id,
+        "bundle_path": str(bundle.path),
+        "repo_id": cfg.repo_id,
+        "pushed": False,
+        "url": None,
+        "tag": tag,
         "gate_violations": violations,
     }
     if cfg.dry_run or not token:
@@ -71,8 +89,9 @@ def run_publish_stage(
         staging = ctx.paths.root / "artifacts" / ".tmp" / f"push-{uuid.uuid4().hex}"
         shutil.copytree(bundle.path, staging, ignore=shutil.ignore_patterns("manifest.json"))
         try:
-            result = push_folder(staging, cfg.repo_id, token, cfg.private, tag,
-                                 f"knowrl: publish {refs['grpo']['fingerprint'][:12]}")
+            result = push_folder(
+                staging, cfg.repo_id, token, cfg.private, tag, f"knowrl: publish {refs['grpo']['fingerprint'][:12]}"
+            )
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         ref.update(pushed=True, url=result.url, commit=result.commit)

@@ -92,7 +92,8 @@ class RewardScorer:
         batch = [self._memo[k] for k in keys]
         self._judge(batch, questions, answers)
         wanted = [
-            i for i, p in enumerate(batch)
+            i
+            for i, p in enumerate(batch)
             if p.factuality is None and not p.verifier_failed and (factuality_for == "all" or p.correctness == -1.0)
         ]
         self._factuality([batch[i] for i in wanted], [titles[i] for i in wanted])

@@ -19,11 +19,12 @@ class WarehouseLogCallback(TrainerCallback):
         self.stage = stage
         self.history: list[dict[str, float]] = []
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201 (Trainer callback signature)
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
             return control
         numeric = {
-            k: float(v) for k, v in logs.items()
+            k: float(v)
+            for k, v in logs.items()
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
         }
         if numeric:
@@ -38,7 +39,9 @@ class ProgressCallback(TrainerCallback):
         self.progress = progress
         self.every = every
 
-    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 (Trainer callback signature)
+    def on_step_end(self, args, state, control, **kwargs):
         if state.max_steps and (state.global_step % self.every == 0 or state.global_step == state.max_steps):
-            self.progress(f"{self.stage}: step {state.global_step}/{state.max_steps}", state.global_step / state.max_steps)
+            self.progress(
+                f"{self.stage}: step {state.global_step}/{state.max_steps}", state.global_step / state.max_steps
+            )
         return control

@@ -27,7 +27,7 @@ def last_complete_checkpoint(run_dir: Path) -> Path | None:
 
 
 class MarkCompleteCallback(TrainerCallback):
-    def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 (Trainer callback signature)
+    def on_save(self, args, state, control, **kwargs):
         checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         if checkpoint.exists() and state.is_world_process_zero:
             (checkpoint / COMPLETE_MARKER).write_text(str(state.global_step))

@@ -18,7 +18,7 @@ from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
 from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
 from knowrl.train.runs import run_key_for
-from knowrl.train.settings import common_args, lora_config
+from knowrl.train.settings import common_args, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
 from storage.training_logs import TrainingLogs
@@ -27,14 +27,19 @@ from storage.training_logs import TrainingLogs
 def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None) -> list[dict[str, Any]]:
     rows = DatasetTables(ctx.warehouse).rl_rows(rl_fp, "train")[:limit]
     return [
-        {"prompt": chat_messages(r["question"]), "question": r["question"], "answers": list(r["answers"]),
-         "titles": list(r["titles"])}
+        {
+            "prompt": chat_messages(r["question"]),
+            "question": r["question"],
+            "answers": list(r["answers"]),
+            "titles": list(r["titles"]),
+        }
         for r in rows
     ]
 
 
 def build_scorer(cfg: GRPOStageConfig, knowledge_ref: dict[str, Any], ctx: StageContext) -> RewardScorer:
-    cache = LLMCache(ctx.warehouse)
+    # One DuckDB writer: under a multi-GPU launch only rank 0 caches judge calls (the others call through).
+    cache = LLMCache(ctx.warehouse) if is_main_rank() else None
     return RewardScorer(
         judge=build_judge(cfg.judge, cache),
         extractor=build_extractor(cfg.extractor, cache),
@@ -82,7 +87,8 @@ def run_grpo_stage(
     run_dir = ctx.paths.runs / run_key
     resume = last_complete_checkpoint(run_dir)
     logs = TrainingLogs(ctx.warehouse)
-    logs.clear(run_key, after_step=int(resume.name.split("-")[1]) if resume else -1)
+    if is_main_rank():
+        logs.clear(run_key, after_step=int(resume.name.split("-")[1]) if resume else -1)
     if resume:
         ctx.progress(f"grpo: resuming from {resume.name}", None)
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
@@ -105,12 +111,17 @@ def run_grpo_stage(
         peft_config=lora_config(cfg.lora),
         callbacks=[MarkCompleteCallback(), log_cb, ProgressCallback("grpo", ctx.progress), *(extra_callbacks or [])],
     )
-    ctx.progress(f"grpo: {len(rows)} prompts x {cfg.num_generations} generations, rewards "
-                 f"{[r.name for r in cfg.rewards]}, run {run_dir}", 0.0)
+    ctx.progress(
+        f"grpo: {len(rows)} prompts x {cfg.num_generations} generations, rewards "
+        f"{[r.name for r in cfg.rewards]}, run {run_dir}",
+        0.0,
+    )
     trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - started
+    if not trainer.accelerator.is_main_process:
+        return {}  # rank 0 saves the artifact and returns the reference
     rewards = logs.series(run_key, "reward")
     half = max(1, len(rewards) // 2)
     metrics = {
@@ -125,19 +136,32 @@ def run_grpo_stage(
         "backend_calls": scorer.stats(),
         "rows": len(rows),
     }
-    curves = {name: logs.series(run_key, metric) for name, metric in (
-        ("reward", "reward"), ("format", "rewards/format/mean"), ("combined", "rewards/combined/mean"),
-        ("kl", "kl"), ("completion length", "completions/mean_length"),
-    )}
+    curves = {
+        name: logs.series(run_key, metric)
+        for name, metric in (
+            ("reward", "reward"),
+            ("format", "rewards/format/mean"),
+            ("combined", "rewards/combined/mean"),
+            ("kl", "kl"),
+            ("completion length", "completions/mean_length"),
+        )
+    }
     artifact = save_model_artifact(
-        ctx, "grpo", trainer, tokenizer,
-        config=cfg.model_dump(mode="json"), inputs=inputs, code_version=code_version, metrics=metrics,
+        ctx,
+        "grpo",
+        trainer,
+        tokenizer,
+        config=cfg.model_dump(mode="json"),
+        inputs=inputs,
+        code_version=code_version,
+        metrics=metrics,
         curves={k: v for k, v in curves.items() if v},
     )
     clear_run_dir(run_dir)
     ctx.progress(
         f"grpo: done in {train_s:.1f}s; mean reward {metrics['reward_first_half']} (first half) -> "
-        f"{metrics['reward_second_half']} (second half)", 1.0,
+        f"{metrics['reward_second_half']} (second half)",
+        1.0,
     )
     return {
         "stage": "grpo",

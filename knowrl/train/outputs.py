@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # headless workers: no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from knowrl.runtime import StageContext  # noqa: E402
-from storage import Artifact  # noqa: E402
+from knowrl.runtime import StageContext
+from storage import Artifact
 
 
 def save_model_artifact(

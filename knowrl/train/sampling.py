@@ -15,7 +15,9 @@ def format_share(model: Any, tokenizer: Any, questions: list[str], max_new_token
     if not questions:
         return 0.0
     torch.manual_seed(seed)
-    prompts = [tokenizer.apply_chat_template(chat_messages(q), tokenize=False, add_generation_prompt=True) for q in questions]
+    prompts = [
+        tokenizer.apply_chat_template(chat_messages(q), tokenize=False, add_generation_prompt=True) for q in questions
+    ]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
@@ -24,7 +26,10 @@ def format_share(model: Any, tokenizer: Any, questions: list[str], max_new_token
         model.eval()
         with torch.inference_mode():
             out = model.generate(
-                **enc, max_new_tokens=max_new_tokens, do_sample=True, temperature=1.0,
+                **enc,
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=1.0,
                 pad_token_id=tokenizer.pad_token_id,
             )
         model.train(was_training)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,10 @@ from peft import LoraConfig
 from knowrl.config.stages import LoraSettings, _TrainerSettings
 
 DEEPSPEED_DIR = Path(__file__).resolve().parents[2] / "recipes" / "deepspeed"
+
+
+def is_main_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def cuda_available() -> bool:

@@ -4,7 +4,6 @@ assistant tokens only. Resumes from the last complete checkpoint of the same run
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from knowrl.config.stages import SFTStageConfig
@@ -16,7 +15,7 @@ from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpo
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
 from knowrl.train.runs import run_key_for
 from knowrl.train.sampling import format_share
-from knowrl.train.settings import common_args, lora_config
+from knowrl.train.settings import common_args, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.training_logs import TrainingLogs
 
@@ -25,7 +24,9 @@ def sft_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[l
     tables = DatasetTables(ctx.warehouse)
     train = tables.coldstart_rows(coldstart_fp, "train")[:limit]
     heldout = [r["prompt"] for r in tables.coldstart_rows(coldstart_fp, "heldout")]
-    rows = [{"messages": [*chat_messages(r["prompt"]), {"role": "assistant", "content": r["response"]}]} for r in train]
+    rows = [
+        {"messages": [*chat_messages(r["prompt"]), {"role": "assistant", "content": r["response"]}]} for r in train
+    ]
     # Format share is measured on held-out prompts when there are some, else on training prompts.
     return rows, heldout or [r["prompt"] for r in train]
 
@@ -48,14 +49,15 @@ def run_sft_stage(
     rows, probe = sft_rows(ctx, coldstart_fp, cfg.limit_rows)
     if not rows:
         raise ValueError(f"cold-start set {coldstart_fp} has no training rows")
-    run_key = run_key_for("sft", cfg.model_dump(mode="json"), {"coldstart": coldstart_fp, "base": str(base)}, code_version)
+    run_key = run_key_for(
+        "sft", cfg.model_dump(mode="json"), {"coldstart": coldstart_fp, "base": str(base)}, code_version
+    )
     run_dir = ctx.paths.runs / run_key
     resume = last_complete_checkpoint(run_dir)
     logs = TrainingLogs(ctx.warehouse)
-    if resume is None:
-        logs.clear(run_key, after_step=-1)
-    else:
-        logs.clear(run_key, after_step=int(resume.name.split("-")[1]))
+    if is_main_rank():
+        logs.clear(run_key, after_step=int(resume.name.split("-")[1]) if resume else -1)
+    if resume:
         ctx.progress(f"sft: resuming from {resume.name}", None)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -86,6 +88,8 @@ def run_sft_stage(
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - started
+    if not trainer.accelerator.is_main_process:
+        return {}  # rank 0 saves the artifact and returns the reference
     after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
     tokens = int(max((h.get("num_tokens", 0) for h in trainer.state.log_history), default=0))
     metrics = {
@@ -100,7 +104,10 @@ def run_sft_stage(
         "rows": len(rows),
     }
     artifact = save_model_artifact(
-        ctx, "sft", trainer, tokenizer,
+        ctx,
+        "sft",
+        trainer,
+        tokenizer,
         config=cfg.model_dump(mode="json"),
         inputs={"coldstart": coldstart_fp, "base_model": cfg.base_model},
         code_version=code_version,

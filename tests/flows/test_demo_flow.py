@@ -13,8 +13,16 @@ from storage import Paths, Warehouse
 from tests.conftest import DEMO, REPO_ROOT
 
 pytestmark = pytest.mark.slow
-SMALL = ["--set", "sft.max_steps=20", "--set", "grpo.max_steps=2", "--set", "grpo.per_device_batch=8",
-         "--set", "evaluate.max_new_tokens=16"]
+SMALL = [
+    "--set",
+    "sft.max_steps=20",
+    "--set",
+    "grpo.max_steps=2",
+    "--set",
+    "grpo.per_device_batch=8",
+    "--set",
+    "evaluate.max_new_tokens=16",
+]
 
 
 def _runs() -> dict[str, int]:
@@ -38,7 +46,7 @@ def test_demo_all_stages_then_status_then_schedule(prefect_harness, home: Path, 
 
     # Scheduled retraining, data unchanged: stops after the data stage.
     recipe = str(REPO_ROOT / "recipes" / "demo.yaml")
-    schedule = SMALL + ["--set", "data.stop_when_unchanged=true"]
+    schedule = [*SMALL, "--set", "data.stop_when_unchanged=true"]
     unchanged = runner.invoke(app, ["run", "--recipe", recipe, *schedule])
     assert unchanged.exit_code == 0 and "not run" in unchanged.output
     assert _runs()["grpo"] == 1
@@ -46,8 +54,11 @@ def test_demo_all_stages_then_status_then_schedule(prefect_harness, home: Path, 
     # A new data revision (one more row): the rest runs.
     rows = (DEMO / "data" / "rl.jsonl").read_text()
     new_rl = tmp_path / "rl-v2.jsonl"
-    new_rl.write_text(rows + json.dumps({"question": "Which planet has the Great Red Spot?", "answers": "Jupiter",
-                                         "title": "Jupiter"}) + "\n")
+    new_rl.write_text(
+        rows
+        + json.dumps({"question": "Which planet has the Great Red Spot?", "answers": "Jupiter", "title": "Jupiter"})
+        + "\n"
+    )
     changed = runner.invoke(app, ["run", "--recipe", recipe, *schedule, "--set", f"data.rl_source={new_rl}"])
     assert changed.exit_code == 0, changed.output
     runs = _runs()
@@ -57,6 +68,7 @@ def test_demo_all_stages_then_status_then_schedule(prefect_harness, home: Path, 
 
 
 def test_cli_reports_a_bad_recipe_clearly(home: Path) -> None:
-    result = CliRunner().invoke(app, ["run", "--recipe", str(REPO_ROOT / "recipes" / "demo.yaml"),
-                                      "--set", "grpo.loss_type=ppo"])
+    result = CliRunner().invoke(
+        app, ["run", "--recipe", str(REPO_ROOT / "recipes" / "demo.yaml"), "--set", "grpo.loss_type=ppo"]
+    )
     assert result.exit_code == 2 and "grpo.loss_type" in result.output

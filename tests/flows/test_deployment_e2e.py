@@ -26,22 +26,32 @@ def _free_port() -> int:
 
 
 def _stage_runs(home: Path) -> dict[str, int]:
-    code = ("import duckdb, json, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-            "print(json.dumps(dict(c.execute('SELECT stage, count(*) FROM stage_runs GROUP BY stage').fetchall())))")
-    out = subprocess.run([sys.executable, "-c", code, str(home / "warehouse.duckdb")], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import duckdb, json, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(json.dumps(dict(c.execute('SELECT stage, count(*) FROM stage_runs GROUP BY stage').fetchall())))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(home / "warehouse.duckdb")], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
 @pytest.fixture
 def stack(tmp_path: Path):
     port = _free_port()
-    env = {**os.environ, "KNOWRL_HOME": str(tmp_path / "home"), "PREFECT_HOME": str(tmp_path / "prefect"),
-           "KNOWRL_INJECT_FAILURE": "grpo", "PREFECT_LOGGING_LEVEL": "INFO", "KNOWRL_REPO": str(REPO_ROOT)}
+    env = {
+        **os.environ,
+        "KNOWRL_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "KNOWRL_INJECT_FAILURE": "grpo",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "KNOWRL_REPO": str(REPO_ROOT),
+    }
     env.pop("PREFECT_API_URL", None)
     knowrl = [sys.executable, "-m", "knowrl_cli", "stack"]
-    up = subprocess.run([*knowrl, "up", "--port", str(port)], env=env, capture_output=True, text=True, cwd=REPO_ROOT,
-                        timeout=300)
+    up = subprocess.run(
+        [*knowrl, "up", "--port", str(port)], env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     try:
@@ -50,11 +60,26 @@ def stack(tmp_path: Path):
         subprocess.run([*knowrl, "down"], env=env, capture_output=True, cwd=REPO_ROOT, timeout=120)
 
 
-def _deployment_run(env: dict[str, str], params: dict) -> subprocess.CompletedProcess[str]:
+def _deployment_run(env: dict[str, str], params: dict, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "prefect", "deployment", "run", "knowrl/full", "--params", json.dumps(params),
-         "--watch", "--watch-timeout", "900"],
-        env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=960,
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "deployment",
+            "run",
+            "knowrl/full",
+            "--params",
+            json.dumps(params),
+            "--watch",
+            "--watch-timeout",
+            "900",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=960,
     )
 
 
@@ -64,15 +89,27 @@ def test_full_deployment_fails_once_then_reruns_from_grpo_with_cached_upstream(s
     assert failed.returncode != 0 and "Failed" in failed.stdout, failed.stdout[-3000:]
     assert _stage_runs(home) == {"data": 1, "knowledge": 1, "sft": 1}
 
-    rerun = _deployment_run(env, {"overrides": SMALL, "from_stage": "grpo"})
+    rerun = _deployment_run(env, {"overrides": SMALL}, "-p", "from_stage=grpo")
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     # Upstream stages were cache hits (their task bodies did not run again); grpo onwards ran once.
     assert _stage_runs(home) == {"data": 1, "knowledge": 1, "sft": 1, "grpo": 1, "evaluate": 1, "publish": 1}
 
-    inspect = subprocess.run([sys.executable, "-m", "prefect", "deployment", "inspect", "knowrl/retrain"], env=env,
-                             capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    inspect = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "inspect", "knowrl/retrain"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
     assert "0 3 * * 1" in inspect.stdout
-    listed = subprocess.run([sys.executable, "-m", "prefect", "deployment", "ls"], env=env, capture_output=True,
-                            text=True, cwd=REPO_ROOT, check=True).stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "prefect", "deployment", "ls"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    ).stdout
     for name in ("full", "retrain", "data", "knowledge", "sft", "grpo", "evaluate", "publish"):
         assert f"knowrl/{name}" in listed

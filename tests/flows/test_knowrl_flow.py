@@ -28,7 +28,9 @@ def test_select_stages() -> None:
 
 
 def test_cache_key_changes_with_config_and_the_upstream_part_the_stage_reads() -> None:
-    data = lambda rl, cs: {"data": {"fingerprint": rl + cs, "rl": {"fingerprint": rl}, "coldstart": {"fingerprint": cs}}}  # noqa: E731
+    def data(rl: str, cs: str) -> dict:
+        return {"data": {"fingerprint": rl + cs, "rl": {"fingerprint": rl}, "coldstart": {"fingerprint": cs}}}
+
     base = cache_key("knowledge", {"a": 1}, data("r1", "c1"))
     assert base == cache_key("knowledge", {"a": 1}, data("r1", "c1"))
     assert base != cache_key("knowledge", {"a": 2}, data("r1", "c1"))
@@ -56,8 +58,12 @@ def test_changing_one_stage_reruns_it_and_not_those_before(prefect_harness, home
     assert (_runs("data"), _runs("knowledge")) == (1, 1)
     changed = knowrl(recipe=DEMO, stages=["data", "knowledge"], overrides=["knowledge.passage_max_tokens=32"])
     assert (_runs("data"), _runs("knowledge")) == (1, 2)
-    knowrl(recipe=DEMO, stages=["data", "knowledge"], from_stage="knowledge",
-           overrides=["knowledge.passage_max_tokens=32"])
+    knowrl(
+        recipe=DEMO,
+        stages=["data", "knowledge"],
+        from_stage="knowledge",
+        overrides=["knowledge.passage_max_tokens=32"],
+    )
     assert (_runs("data"), _runs("knowledge")) == (1, 3)  # from_stage ignores that stage's cache
     only_knowledge = knowrl(recipe=DEMO, stages=["knowledge"], overrides=["knowledge.passage_max_tokens=32"])
     assert only_knowledge["knowledge"]["fingerprint"] == changed["knowledge"]["fingerprint"]

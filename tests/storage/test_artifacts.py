@@ -19,7 +19,9 @@ def _build(text: str):
 
 def test_write_is_content_addressed_and_verified(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
-    a = store.write("sft", _build("abc"), config={"lr": 1}, inputs={"data": "fp"}, code_version="v1", metrics={"loss": 1})
+    a = store.write(
+        "sft", _build("abc"), config={"lr": 1}, inputs={"data": "fp"}, code_version="v1", metrics={"loss": 1}
+    )
     b = store.write("sft", _build("abc"), config={"lr": 2})
     c = store.write("sft", _build("abd"))
     assert a.artifact_id == b.artifact_id != c.artifact_id

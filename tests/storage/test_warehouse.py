@@ -36,7 +36,10 @@ def test_migration_applies_only_missing_versions(tmp_path: Path) -> None:
 
 
 def test_read_only_without_file_names_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="run a stage first"), Warehouse(tmp_path / "none.duckdb").connect(read_only=True):
+    with (
+        pytest.raises(FileNotFoundError, match="run a stage first"),
+        Warehouse(tmp_path / "none.duckdb").connect(read_only=True),
+    ):
         pass
 
 
@@ -48,8 +51,13 @@ def test_lock_held_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     Warehouse(path).schema_version()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ok"

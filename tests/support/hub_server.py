@@ -39,7 +39,7 @@ class LocalHubServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 hub.state.auth_headers.append(self.headers.get("Authorization", ""))
                 path = self.path.split("?")[0]
@@ -59,7 +59,10 @@ class LocalHubServer:
                     if repo_id in hub.state.repos:
                         self._json(409, {"error": "You already created this model repo", "url": hub.url(repo_id)})
                         return
-                    hub.state.repos[repo_id] = {"visibility": request.get("visibility", "private" if request.get("private") else "public"), "files": {}}
+                    hub.state.repos[repo_id] = {
+                        "visibility": request.get("visibility", "private" if request.get("private") else "public"),
+                        "files": {},
+                    }
                     self._json(200, {"url": hub.url(repo_id)})
                     return
                 parts = path.split("/")  # /api/models/{owner}/{name}/{action}/{revision}
@@ -70,17 +73,27 @@ class LocalHubServer:
                         return
                     if action == "preupload":
                         files = json.loads(body)["files"]
-                        self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                                   for f in files]})
+                        self._json(
+                            200,
+                            {
+                                "files": [
+                                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                                ]
+                            },
+                        )
                         return
                     if action == "commit":
                         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
-                        files = {ln["value"]["path"]: base64.b64decode(ln["value"]["content"])
-                                 for ln in lines if ln["key"] == "file"}
+                        files = {
+                            ln["value"]["path"]: base64.b64decode(ln["value"]["content"])
+                            for ln in lines
+                            if ln["key"] == "file"
+                        }
                         oid = hashlib.sha1(body).hexdigest()
                         hub.state.repos[repo_id]["files"].update(files)
-                        hub.state.commits.append({"repo_id": repo_id, "oid": oid, "files": files,
-                                                  "header": lines[0]["value"]})
+                        hub.state.commits.append(
+                            {"repo_id": repo_id, "oid": oid, "files": files, "header": lines[0]["value"]}
+                        )
                         self._json(200, {"commitUrl": f"{hub.url(repo_id)}/commit/{oid}", "commitOid": oid})
                         return
                     if action == "tag":
@@ -90,7 +103,7 @@ class LocalHubServer:
                 hub.state.unexpected.append(f"POST {self.path}")
                 self._json(404, {"error": f"not implemented in the local hub: {self.path}"})
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 hub.state.unexpected.append(f"GET {self.path}")
                 self._json(404, {"error": "not implemented in the local hub"})
 

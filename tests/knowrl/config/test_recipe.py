@@ -23,9 +23,21 @@ def test_paper_recipe_has_the_papers_values() -> None:
     recipe = load_recipe(Path(RECIPES[0]).parent / "knowrl-7b.yaml")
     assert recipe.data.rl_source == "zjunlp/KnowRL-Train-Data"
     assert recipe.sft.base_model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
-    assert (recipe.sft.lora.r, recipe.sft.lora.alpha, recipe.sft.learning_rate, recipe.sft.num_epochs) == (256, 512, 1e-4, 4)
+    assert (recipe.sft.lora.r, recipe.sft.lora.alpha, recipe.sft.learning_rate, recipe.sft.num_epochs) == (
+        256,
+        512,
+        1e-4,
+        4,
+    )
     g = recipe.grpo
-    assert (g.lora.r, g.lora.alpha, g.learning_rate, g.max_steps, g.num_generations, g.beta) == (128, 256, 1e-5, 150, 10, 0.001)
+    assert (g.lora.r, g.lora.alpha, g.learning_rate, g.max_steps, g.num_generations, g.beta) == (
+        128,
+        256,
+        1e-5,
+        150,
+        10,
+        0.001,
+    )
     assert (g.per_device_batch, g.grad_accum, g.max_completion_length, g.save_steps) == (20, 4, 1024, 50)
     assert [r.name for r in g.rewards] == ["format", "combined"] and g.verifier.entailment_threshold == 0.3
 

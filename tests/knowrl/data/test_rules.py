@@ -16,9 +16,14 @@ def rl(**kw):
 
 
 def test_clean_rl_row_normalises_and_splits_titles() -> None:
-    row = clean_rl_row(rl(question="  Who  wrote\u200b Hamlet? ", title=" Hamlet ; William_Shakespeare;hamlet;"), RULES)
-    assert row == {"question": "Who wrote Hamlet?", "answers": ["William Shakespeare"],
-                   "titles": ["Hamlet", "William_Shakespeare"]}
+    row = clean_rl_row(
+        rl(question="  Who  wrote\u200b Hamlet? ", title=" Hamlet ; William_Shakespeare;hamlet;"), RULES
+    )
+    assert row == {
+        "question": "Who wrote Hamlet?",
+        "answers": ["William Shakespeare"],
+        "titles": ["Hamlet", "William_Shakespeare"],
+    }
 
 
 @pytest.mark.parametrize(

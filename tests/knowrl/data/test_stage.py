@@ -19,7 +19,11 @@ CS_FILE = SHARED_DATA / "knowrl-train-data" / "knowrl_coldstart.json"
 def test_real_knowrl_files_load_with_zero_quarantined(ctx) -> None:
     ref = run_data_stage(DataConfig(rl_source=str(RL_FILE), coldstart_source=str(CS_FILE)), ctx)
     assert (ref["rl"]["n_read"], ref["rl"]["n_accepted"], ref["rl"]["n_quarantined"]) == (3177, 3177, 0)
-    assert (ref["coldstart"]["n_read"], ref["coldstart"]["n_accepted"], ref["coldstart"]["n_quarantined"]) == (1798, 1798, 0)
+    assert (ref["coldstart"]["n_read"], ref["coldstart"]["n_accepted"], ref["coldstart"]["n_quarantined"]) == (
+        1798,
+        1798,
+        0,
+    )
     assert ref["rl"]["n_train"] + ref["rl"]["n_heldout"] == 3177 and ref["rl"]["n_heldout"] > 0
     rows = DatasetTables(ctx.warehouse).rl_rows(ref["rl"]["fingerprint"], split=None)
     assert all(r["titles"] and r["answers"] for r in rows)
@@ -63,7 +67,9 @@ def test_same_source_twice_is_idempotent_and_new_revision_adds_a_version(ctx, tm
     tables = DatasetTables(ctx.warehouse)
     assert len(tables.rl_rows(first["rl"]["fingerprint"], split=None)) == 2
     with path.open("a") as handle:
-        handle.write(json.dumps({"question": "Who discovered penicillin?", "answers": "Fleming", "title": "Penicillin"}) + "\n")
+        handle.write(
+            json.dumps({"question": "Who discovered penicillin?", "answers": "Fleming", "title": "Penicillin"}) + "\n"
+        )
     newer = run_data_stage(DataConfig(rl_source=str(path)), ctx)
     assert newer["rl"]["is_new_version"] and newer["rl"]["fingerprint"] != first["rl"]["fingerprint"]
     assert len(tables.rl_rows(newer["rl"]["fingerprint"], split=None)) == 3
@@ -77,8 +83,10 @@ def test_parquet_and_directory_sources(ctx, tmp_path: Path) -> None:
 
     folder = tmp_path / "ds"
     folder.mkdir()
-    pq.write_table(pa.Table.from_pylist([{"question": "Who wrote Hamlet?", "answers": "Shakespeare", "title": "Hamlet"}]),
-                   folder / "part.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([{"question": "Who wrote Hamlet?", "answers": "Shakespeare", "title": "Hamlet"}]),
+        folder / "part.parquet",
+    )
     ref = run_data_stage(DataConfig(rl_source=str(folder)), ctx)
     assert ref["rl"]["n_accepted"] == 1
 
@@ -113,8 +121,10 @@ def test_hub_source_keeps_the_real_code_path(ctx, monkeypatch: pytest.MonkeyPatc
 def test_alphanumeric_dedupe_key_catches_punctuation_variants(ctx, tmp_path: Path) -> None:
     path = tmp_path / "rl.jsonl"
     path.write_text(
-        json.dumps({"question": "When was The Joker written?", "answers": "1973", "title": "The Joker"}) + "\n"
-        + json.dumps({"question": "When was 'The Joker' written?", "answers": "1973", "title": "The Joker"}) + "\n"
+        json.dumps({"question": "When was The Joker written?", "answers": "1973", "title": "The Joker"})
+        + "\n"
+        + json.dumps({"question": "When was 'The Joker' written?", "answers": "1973", "title": "The Joker"})
+        + "\n"
     )
     assert run_data_stage(DataConfig(rl_source=str(path)), ctx)["rl"]["n_quarantined"] == 0
     cfg = DataConfig(rl_source=str(path), rules=DataRules(dedupe_key="alphanumeric"))

@@ -11,14 +11,21 @@ from knowrl.judges.base import Grade, JudgeItem
 from knowrl.judges.http_client import ChatClient
 from knowrl.judges.openai_backends import OpenAIJudge
 from storage.llm_cache import LLMCache
-from tests.support.openai_server import ScriptedOpenAIServer, Script, knowrl_responder
+from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 
 SECRET = "sk-test-never-log-this-4242"
 
 
 def _cfg(server: ScriptedOpenAIServer, **kw) -> EndpointConfig:
-    values = {"base_url": server.base_url, "model": "judge-model", "api_key_env": "KNOWRL_TEST_KEY",
-              "max_retries": 3, "backoff_s": 0.01, "timeout_s": 2.0, "concurrency": 4}
+    values = {
+        "base_url": server.base_url,
+        "model": "judge-model",
+        "api_key_env": "KNOWRL_TEST_KEY",
+        "max_retries": 3,
+        "backoff_s": 0.01,
+        "timeout_s": 2.0,
+        "concurrency": 4,
+    }
     values.update(kw)
     return EndpointConfig(**values)
 
@@ -70,9 +77,11 @@ def test_second_call_hits_the_warehouse_cache(ctx) -> None:
     cache = LLMCache(ctx.warehouse)
     with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
         judge = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
-        items = [JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "William Shakespeare"),
-                 JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "I don't know."),
-                 JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "Marlowe")]
+        items = [
+            JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "William Shakespeare"),
+            JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "I don't know."),
+            JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "Marlowe"),
+        ]
         assert judge.grade_many(items) == [Grade.CORRECT, Grade.NOT_ATTEMPTED, Grade.INCORRECT]
         calls = server.stats.requests
         fresh = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)

@@ -26,21 +26,26 @@ def test_rules_judge_grades() -> None:
 
 def test_rules_extractor_drops_hedges_and_questions() -> None:
     extractor = build_extractor(ExtractorConfig())
-    text = ("Okay, let me think. Penicillin was discovered by Alexander Fleming in 1928. Was it 1929? "
-            "Maybe it was someone else. It is produced by a mould; it treats bacterial infections.")
+    text = (
+        "Okay, let me think. Penicillin was discovered by Alexander Fleming in 1928. Was it 1929? "
+        "Maybe it was someone else. It is produced by a mould; it treats bacterial infections."
+    )
     assert extractor.extract_many([text])[0] == [
-        "Penicillin was discovered by Alexander Fleming in 1928.", "It is produced by a mould",
+        "Penicillin was discovered by Alexander Fleming in 1928.",
+        "It is produced by a mould",
         "It treats bacterial infections.",
     ]
 
 
 def test_lexical_verifier_maps_overlap_to_threshold() -> None:
     verifier = build_verifier(VerifierConfig())
-    supported, unsupported, empty = verifier.entailment_many([
-        ("Fleming discovered penicillin", ["Penicillin was discovered by Alexander Fleming."]),
-        ("Pasteur discovered radium in Lyon", ["Penicillin was discovered by Alexander Fleming."]),
-        ("Fleming discovered penicillin", []),
-    ])
+    supported, unsupported, empty = verifier.entailment_many(
+        [
+            ("Fleming discovered penicillin", ["Penicillin was discovered by Alexander Fleming."]),
+            ("Pasteur discovered radium in Lyon", ["Penicillin was discovered by Alexander Fleming."]),
+            ("Fleming discovered penicillin", []),
+        ]
+    )
     assert supported >= 0.3 > unsupported and empty == 0.0
 
 
@@ -62,18 +67,33 @@ def tiny_nli(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     raw.normalizer = normalizers.BertNormalizer()
     raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    raw.train_from_iterator(["penicillin was discovered by fleming", "the capital of france is paris"] * 5,
-                            trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
+    raw.train_from_iterator(
+        ["penicillin was discovered by fleming", "the capital of france is paris"] * 5,
+        trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]),
+    )
     cls, sep = raw.token_to_id("[CLS]"), raw.token_to_id("[SEP]")
     raw.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    tok = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                  sep_token="[SEP]", model_max_length=128)
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        model_max_length=128,
+    )
     tok.save_pretrained(out)
-    config = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, num_labels=3,
-                        id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
-                        label2id={"contradiction": 0, "neutral": 1, "entailment": 2})
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=3,
+        id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
+        label2id={"contradiction": 0, "neutral": 1, "entailment": 2},
+    )
     model = BertForSequenceClassification(config)
     with torch.no_grad():
         model.classifier.weight.zero_()

@@ -16,10 +16,14 @@ from knowrl.knowledge.stage import open_store, run_knowledge_stage
 from storage.knowledge import KnowledgeTables
 
 PAGES = {
-    "Alpha Centauri": ["Alpha Centauri is the closest star system to the Solar System.",
-                       "Proxima Centauri orbits the binary pair at a great distance."],
-    "Mount Everest": ["Mount Everest is the highest mountain above sea level.",
-                      "Edmund Hillary and Tenzing Norgay reached the summit in 1953 using supplemental oxygen."],
+    "Alpha Centauri": [
+        "Alpha Centauri is the closest star system to the Solar System.",
+        "Proxima Centauri orbits the binary pair at a great distance.",
+    ],
+    "Mount Everest": [
+        "Mount Everest is the highest mountain above sea level.",
+        "Edmund Hillary and Tenzing Norgay reached the summit in 1953 using supplemental oxygen.",
+    ],
     "Zebra": ["Zebras are African equines with black and white stripes."],
     "Empty Page": [],
 }
@@ -43,8 +47,11 @@ def _sqlite_kb(path: Path) -> Path:
 
 @pytest.fixture
 def data_ref(ctx, tmp_path: Path):
-    rows = [("Who first climbed Everest?", "mount_everest ; Edmund Hillary"), ("What is the closest star?", "alpha centauri"),
-            ("Where do zebras live?", "Zebra;Empty Page")]
+    rows = [
+        ("Who first climbed Everest?", "mount_everest ; Edmund Hillary"),
+        ("What is the closest star?", "alpha centauri"),
+        ("Where do zebras live?", "Zebra;Empty Page"),
+    ]
     return run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, rows))), ctx)
 
 
@@ -78,10 +85,15 @@ def test_scoped_search_ranks_rare_words_first_and_falls_back_globally(ctx, tmp_p
 def test_parquet_dump_import_with_passage_splitting(ctx, tmp_path: Path, data_ref) -> None:
     long_text = "Mount Everest is very high. " * 30 + "\n\nA second paragraph about the summit."
     dump = tmp_path / "wiki.parquet"
-    pq.write_table(pa.Table.from_pylist([
-        {"id": "1", "title": "Mount Everest", "text": long_text, "url": "u"},
-        {"id": "2", "title": "Unrelated", "text": "Not needed by the data."},
-    ]), dump)
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {"id": "1", "title": "Mount Everest", "text": long_text, "url": "u"},
+                {"id": "2", "title": "Unrelated", "text": "Not needed by the data."},
+            ]
+        ),
+        dump,
+    )
     ref = run_knowledge_stage(KnowledgeConfig(source=str(dump), passage_max_tokens=40), data_ref, ctx)
     assert ref["titles_found"] == 1 and ref["pages_total"] == 1
     passages = KnowledgeTables(ctx.warehouse).passages(ref["store_key"], "mount everest")
@@ -100,8 +112,14 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
     first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
     again = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
     assert again["pages_indexed_now"] == 0 and again["fingerprint"] == first["fingerprint"]
-    bigger = _rl_file(tmp_path, [("Who first climbed Everest?", "Mount Everest"), ("Where do zebras live?", "Zebra"),
-                                 ("What is the closest star?", "Alpha Centauri")])
+    bigger = _rl_file(
+        tmp_path,
+        [
+            ("Who first climbed Everest?", "Mount Everest"),
+            ("Where do zebras live?", "Zebra"),
+            ("What is the closest star?", "Alpha Centauri"),
+        ],
+    )
     newer = run_data_stage(DataConfig(rl_source=str(bigger)), ctx)
     # Same titles, new data version: nothing new to index.
     assert run_knowledge_stage(KnowledgeConfig(source=str(kb)), newer, ctx)["pages_indexed_now"] == 0
@@ -110,7 +128,9 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
     con.commit()
     con.close()
     added = _rl_file(tmp_path, [("Where do yaks live?", "Yak"), ("What is the closest star?", "Alpha Centauri")])
-    ref = run_knowledge_stage(KnowledgeConfig(source=str(kb)), run_data_stage(DataConfig(rl_source=str(added)), ctx), ctx)
+    ref = run_knowledge_stage(
+        KnowledgeConfig(source=str(kb)), run_data_stage(DataConfig(rl_source=str(added)), ctx), ctx
+    )
     # The KB file changed, so this is a new store key: it imports the pages this data needs.
     assert ref["pages_indexed_now"] == 2
 

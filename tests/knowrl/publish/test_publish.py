@@ -34,13 +34,25 @@ def refs(ctx, tiny_model_dir: Path, tmp_path: Path) -> dict:
     (evaluate_dir / "report.md").write_text(markdown_report(COMPARISON, models))
     grade_chart(COMPARISON, evaluate_dir / "grades.png")
     return {
-        "data": {"fingerprint": "datafp", "rl": {"source": "zjunlp/KnowRL-Train-Data", "revision": "abc123",
-                                                 "fingerprint": "rlfp", "n_accepted": 3177, "n_quarantined": 0},
-                 "coldstart": None},
+        "data": {
+            "fingerprint": "datafp",
+            "rl": {
+                "source": "zjunlp/KnowRL-Train-Data",
+                "revision": "abc123",
+                "fingerprint": "rlfp",
+                "n_accepted": 3177,
+                "n_quarantined": 0,
+            },
+            "coldstart": None,
+        },
         "sft": {"fingerprint": "sftfp"},
         "grpo": {"fingerprint": "grpofp", "model_path": str(tiny_model_dir), "adapter_path": str(tiny_model_dir)},
-        "evaluate": {"fingerprint": "evalfp", "comparison": COMPARISON, "report_path": str(evaluate_dir / "report.md"),
-                     "chart_path": str(evaluate_dir / "grades.png")},
+        "evaluate": {
+            "fingerprint": "evalfp",
+            "comparison": COMPARISON,
+            "report_path": str(evaluate_dir / "report.md"),
+            "chart_path": str(evaluate_dir / "grades.png"),
+        },
     }
 
 
@@ -66,8 +78,14 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
     ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
     bundle = Path(ref["bundle_path"])
     assert not ref["pushed"] and bundle.is_dir()
-    assert {"README.md", "grades.png", "config.json", "model.safetensors", "tokenizer.json",
-            "knowrl_lineage.json"} <= {p.name for p in bundle.iterdir()}
+    assert {
+        "README.md",
+        "grades.png",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "knowrl_lineage.json",
+    } <= {p.name for p in bundle.iterdir()}
     card = (bundle / "README.md").read_text()
     meta = yaml.safe_load(card.split("---")[1])
     assert meta["license"] == "mit" and meta["base_model"] == "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
@@ -75,14 +93,25 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
     assert meta["pipeline_tag"] == "text-generation" and "knowrl" in meta["tags"]
     results = meta["model-index"][0]["results"]
     assert {(r["dataset"]["name"], r["metrics"][0]["type"]) for r in results} >= {("simpleqa", "incorrect_rate")}
-    for section in ("## Usage", "<think>", "## Training data", "rlfp", "abc123", "## Evaluation", "| simpleqa |",
-                    "## Recipe", "deepspeed: zero2", "## Limitations"):
+    for section in (
+        "## Usage",
+        "<think>",
+        "## Training data",
+        "rlfp",
+        "abc123",
+        "## Evaluation",
+        "| simpleqa |",
+        "## Recipe",
+        "deepspeed: zero2",
+        "## Limitations",
+    ):
         assert section in card
     assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == "grpofp"
 
 
-def test_push_goes_through_the_hub_api_and_the_token_is_never_written(ctx, refs, home: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_goes_through_the_hub_api_and_the_token_is_never_written(
+    ctx, refs, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     with LocalHubServer() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)

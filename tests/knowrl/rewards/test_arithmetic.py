@@ -29,8 +29,14 @@ def test_entailment_threshold_is_inclusive_at_0_3() -> None:
 
 @pytest.mark.parametrize(
     ("answer", "grade", "expected"),
-    [("Paris", Grade.CORRECT, 2.0), ("Lyon", Grade.INCORRECT, -1.0), ("I don't know.", Grade.NOT_ATTEMPTED, 1.0),
-     (None, None, -1.0), ("   ", Grade.CORRECT, -1.0), ("Paris", None, None)],
+    [
+        ("Paris", Grade.CORRECT, 2.0),
+        ("Lyon", Grade.INCORRECT, -1.0),
+        ("I don't know.", Grade.NOT_ATTEMPTED, 1.0),
+        (None, None, -1.0),
+        ("   ", Grade.CORRECT, -1.0),
+        ("Paris", None, None),
+    ],
 )
 def test_correctness(answer, grade, expected) -> None:
     assert correctness_score(answer, grade) == expected
@@ -38,8 +44,15 @@ def test_correctness(answer, grade, expected) -> None:
 
 @pytest.mark.parametrize(
     ("correctness", "factuality", "expected"),
-    [(2.0, 0.0, 2.0), (2.0, 0.9, 2.0), (1.0, 0.5, 1.0), (-1.0, 0.0, -1.0), (-1.0, 0.75, -0.25),
-     (-1.0, None, None), (None, 0.5, None)],
+    [
+        (2.0, 0.0, 2.0),
+        (2.0, 0.9, 2.0),
+        (1.0, 0.5, 1.0),
+        (-1.0, 0.0, -1.0),
+        (-1.0, 0.75, -0.25),
+        (-1.0, None, None),
+        (None, 0.5, None),
+    ],
 )
 def test_combined_rule(correctness, factuality, expected) -> None:
     assert combined_score(correctness, factuality) == expected

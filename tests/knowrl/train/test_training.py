@@ -21,15 +21,34 @@ LORA = {"r": 16, "alpha": 32, "target_modules": ["all-linear"], "modules_to_save
 
 
 def sft_cfg(base: Path, **kw) -> SFTStageConfig:
-    values = {"base_model": str(base), "max_steps": 6, "per_device_batch": 4, "learning_rate": 5e-3, "max_length": 256,
-              "save_steps": 3, "logging_steps": 1, "lora": LORA, "sample_prompts": 4, "sample_max_new_tokens": 24}
+    values = {
+        "base_model": str(base),
+        "max_steps": 6,
+        "per_device_batch": 4,
+        "learning_rate": 5e-3,
+        "max_length": 256,
+        "save_steps": 3,
+        "logging_steps": 1,
+        "lora": LORA,
+        "sample_prompts": 4,
+        "sample_max_new_tokens": 24,
+    }
     values.update(kw)
     return SFTStageConfig(**values)
 
 
 def grpo_cfg(**kw) -> GRPOStageConfig:
-    values = {"max_steps": 3, "per_device_batch": 4, "num_generations": 4, "max_completion_length": 24,
-              "learning_rate": 1e-3, "beta": 0.001, "save_steps": 2, "logging_steps": 1, "lora": LORA}
+    values = {
+        "max_steps": 3,
+        "per_device_batch": 4,
+        "num_generations": 4,
+        "max_completion_length": 24,
+        "learning_rate": 1e-3,
+        "beta": 0.001,
+        "save_steps": 2,
+        "logging_steps": 1,
+        "lora": LORA,
+    }
     values.update(kw)
     return GRPOStageConfig(**values)
 
@@ -49,8 +68,9 @@ class CrashOnce(TrainerCallback):
 def _generates(model_dir: str) -> str:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    prompt = tokenizer.apply_chat_template(chat_messages("Who discovered penicillin?"), tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        chat_messages("Who discovered penicillin?"), tokenize=False, add_generation_prompt=True
+    )
     out = model.generate(**tokenizer(prompt, return_tensors="pt"), max_new_tokens=8, do_sample=False)
     return tokenizer.decode(out[0])
 
@@ -100,7 +120,9 @@ def test_grpo_resumes_after_a_crash(ctx, demo_data_ref, demo_knowledge_ref, tiny
     assert (COMPLETE_MARKER, ref["metrics"]["steps"]) == ("KNOWRL_COMPLETE", 4)
 
 
-def test_demo_sft_raises_the_format_share_then_grpo_trains(ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir) -> None:
+def test_demo_sft_raises_the_format_share_then_grpo_trains(
+    ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir
+) -> None:
     """The demo's SFT config takes sampled completions from (near) no well-formed ones to most of them; GRPO
     from there updates the weights, logs every reward part, and its artifacts load and generate."""
     demo = load_recipe(REPO_ROOT / "recipes" / "demo.yaml").sft
@@ -110,13 +132,24 @@ def test_demo_sft_raises_the_format_share_then_grpo_trains(ctx, demo_data_ref, d
     assert sft["metrics"]["format_share_after"] >= 0.5
 
     refs = {"data": demo_data_ref, "knowledge": demo_knowledge_ref, "sft": sft}
-    ref = run_grpo_stage(grpo_cfg(max_steps=3, per_device_batch=8, num_generations=8, max_completion_length=48), refs,
-                         ctx, "test")
+    ref = run_grpo_stage(
+        grpo_cfg(max_steps=3, per_device_batch=8, num_generations=8, max_completion_length=48), refs, ctx, "test"
+    )
     assert ref["metrics"]["steps"] == 3
     assert _weights_differ(sft["model_path"], ref["model_path"])
     logged = set(TrainingLogs(ctx.warehouse).metrics(ref["run_key"]))
-    assert {"reward", "rewards/format/mean", "rewards/combined/mean", "kl", "completions/mean_length",
-            "knowrl/refusal_rate", "knowrl/judge_failures", "knowrl/facts_mean", "knowrl/supported_share",
-            "knowrl/format_rate", "knowrl/correct_rate"} <= logged
+    assert {
+        "reward",
+        "rewards/format/mean",
+        "rewards/combined/mean",
+        "kl",
+        "completions/mean_length",
+        "knowrl/refusal_rate",
+        "knowrl/judge_failures",
+        "knowrl/facts_mean",
+        "knowrl/supported_share",
+        "knowrl/format_rate",
+        "knowrl/correct_rate",
+    } <= logged
     assert Path(ref["curves_png"]).stat().st_size > 0
     assert "<|im_start|>assistant" in _generates(ref["model_path"])

@@ -1,0 +1,85 @@
+"""Multi-GPU training: run a training stage under `accelerate launch` with a DeepSpeed ZeRO config.
+
+The stage task writes the stage's config and upstream references to a spec file and launches
+`accelerate launch --use_deepspeed ... -m knowrl.train.launch SPEC OUT` on all visible GPUs; every rank
+runs the stage, rank 0 writes the result reference to OUT, which the task reads back. On CPU, or on one
+GPU, the task calls the stage in its own process instead (no launcher).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from knowrl.train.settings import DEEPSPEED_DIR
+
+
+def gpus_to_launch(deepspeed: str | None) -> int:
+    """Processes to launch: the GPU count when a ZeRO config is chosen and we are not already a launched rank."""
+    if not deepspeed or "LOCAL_RANK" in os.environ:
+        return 0
+    import torch
+
+    count = torch.cuda.device_count()
+    return count if count > 1 else 0
+
+
+def launch_command(spec: Path, out: Path, processes: int, deepspeed: str) -> list[str]:
+    config = DEEPSPEED_DIR / f"{deepspeed}.json"
+    if not config.exists():
+        raise FileNotFoundError(
+            f"DeepSpeed config {config} not found; recipes/deepspeed holds zero2.json and zero3.json"
+        )
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(processes),
+        "--use_deepspeed",
+        "--deepspeed_config_file",
+        str(config),
+        "--mixed_precision",
+        "bf16",
+        "-m",
+        "knowrl.train.launch",
+        str(spec),
+        str(out),
+    ]
+
+
+def run_distributed(
+    stage: str, config: dict[str, Any], upstream: dict[str, Any], code_version: str, processes: int, deepspeed: str
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"knowrl-{stage}-") as tmp:
+        spec, out = Path(tmp) / "spec.json", Path(tmp) / "ref.json"
+        spec.write_text(json.dumps({"stage": stage, "config": config, "upstream": upstream, "code": code_version}))
+        subprocess.run(launch_command(spec, out, processes, deepspeed), check=True)
+        if not out.exists():
+            raise RuntimeError(f"distributed {stage} run ended without a result; see the launcher's output above")
+        return json.loads(out.read_text())
+
+
+def main(spec_path: str, out_path: str) -> None:
+    from knowrl.config.stages import GRPOStageConfig, SFTStageConfig
+    from knowrl.runtime import StageContext
+    from knowrl.train.grpo import run_grpo_stage
+    from knowrl.train.sft import run_sft_stage
+
+    spec = json.loads(Path(spec_path).read_text())
+    ctx = StageContext.from_env()
+    if spec["stage"] == "sft":
+        ref = run_sft_stage(SFTStageConfig.model_validate(spec["config"]), spec["upstream"]["data"], ctx, spec["code"])
+    else:
+        ref = run_grpo_stage(GRPOStageConfig.model_validate(spec["config"]), spec["upstream"], ctx, spec["code"])
+    if int(os.environ.get("RANK", "0")) == 0:
+        Path(out_path).write_text(json.dumps(ref))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
