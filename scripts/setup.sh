@@ -14,12 +14,13 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     echo "setup: CUDA GPU found: installing the default (CUDA) torch build"
     "${PIP[@]}" install "$TORCH_SPEC"
-  elif "${PIP[@]}" install --no-index "$TORCH_SPEC" 2>/dev/null; then
+  elif "${PIP[@]}" install --no-index --no-deps "$TORCH_SPEC" 2>/dev/null; then
+    # The wheel alone, from the local wheel folder pip is configured with; its dependencies come next.
     echo "setup: no GPU: installed torch from a local CPU wheel"
   else
     index=${KNOWRL_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
     echo "setup: no GPU: installing the CPU build of torch from $index"
-    "${PIP[@]}" install "$TORCH_SPEC" --index-url "$index"
+    "${PIP[@]}" install "$TORCH_SPEC" --index-url "$index" --extra-index-url https://pypi.org/simple
   fi
 fi
 "${PIP[@]}" install -e ".[dev]"

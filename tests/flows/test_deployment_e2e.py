@@ -71,6 +71,7 @@ def _deployment_run(env: dict[str, str], params: dict, *extra: str) -> subproces
             "knowrl/full",
             "--params",
             json.dumps(params),
+            *extra,
             "--watch",
             "--watch-timeout",
             "900",
