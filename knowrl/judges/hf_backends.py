@@ -55,11 +55,11 @@ class NLIVerifier:
         probs: list[float] = []
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs[start : start + self.batch_size]
-            # Premise first, claim second: truncate the passages, never the fact.
+            # Premise first, claim second; longest_first trims the (long) passages before the (short) fact.
             enc = self.tokenizer(
                 [p for p, _ in chunk],
                 [h for _, h in chunk],
-                truncation="only_first",
+                truncation="longest_first",
                 padding=True,
                 max_length=min(512, self.tokenizer.model_max_length),
                 return_tensors="pt",

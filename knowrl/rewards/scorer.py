@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,13 +91,21 @@ class RewardScorer:
                 self._memo[key] = RewardParts(parsed.well_formed, parsed.answer, parsed.think)
             self._memo.move_to_end(key)
         batch = [self._memo[k] for k in keys]
-        self._judge(batch, questions, answers)
-        wanted = [
-            i
-            for i, p in enumerate(batch)
-            if p.factuality is None and not p.verifier_failed and (factuality_for == "all" or p.correctness == -1.0)
-        ]
-        self._factuality([batch[i] for i in wanted], [titles[i] for i in wanted])
+
+        def needs_factuality(part: RewardParts) -> bool:
+            return part.factuality is None and not part.verifier_failed
+
+        if factuality_for == "all":
+            # Grading and fact checking are independent here: overlap their endpoint waits.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                judging = pool.submit(self._judge, batch, questions, answers)
+                wanted = [i for i, p in enumerate(batch) if needs_factuality(p)]
+                self._factuality([batch[i] for i in wanted], [titles[i] for i in wanted])
+                judging.result()
+        else:
+            self._judge(batch, questions, answers)
+            wanted = [i for i, p in enumerate(batch) if needs_factuality(p) and p.correctness == -1.0]
+            self._factuality([batch[i] for i in wanted], [titles[i] for i in wanted])
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return batch

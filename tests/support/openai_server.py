@@ -81,6 +81,8 @@ class ScriptedOpenAIServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): nothing to answer
 
+        # A backlog as deep as the clients' concurrency: the default (5) refuses bursts of connections.
+        ThreadingHTTPServer.request_queue_size = 256
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

@@ -9,6 +9,7 @@ from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.judges.base import Grade, JudgeItem
 from knowrl.judges.hf_backends import entailment_index
 from storage.llm_cache import LLMCache
+from tests.support.tiny_nli import build_tiny_nli
 
 
 def test_rules_judge_grades() -> None:
@@ -58,48 +59,8 @@ def test_entailment_label_comes_from_the_config() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_nli(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny BERT NLI classifier built locally; its head is set so P(entailment) is what the test chooses."""
-    import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
-
-    out = tmp_path_factory.mktemp("nli")
-    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    raw.normalizer = normalizers.BertNormalizer()
-    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    raw.train_from_iterator(
-        ["penicillin was discovered by fleming", "the capital of france is paris"] * 5,
-        trainers.WordPieceTrainer(vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]),
-    )
-    cls, sep = raw.token_to_id("[CLS]"), raw.token_to_id("[SEP]")
-    raw.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=raw,
-        pad_token="[PAD]",
-        unk_token="[UNK]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        model_max_length=128,
-    )
-    tok.save_pretrained(out)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        num_labels=3,
-        id2label={0: "contradiction", 1: "neutral", 2: "entailment"},
-        label2id={"contradiction": 0, "neutral": 1, "entailment": 2},
-    )
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([0.0, 0.0, 1.0]))  # P(entailment) = e/(2+e) ~ 0.576
-    model.save_pretrained(out)
-    return out
+    """A tiny BERT NLI classifier whose head makes P(entailment) = e / (2 + e) for every pair."""
+    return build_tiny_nli(tmp_path_factory.mktemp("nli"), entailment_bias=1.0)
 
 
 def test_nli_verifier_batches_and_caches(tiny_nli: Path, ctx) -> None:
