@@ -53,7 +53,7 @@ def make_step(rows: list[dict], corpus: dict[str, list[str]], seed: int = 0) -> 
             paragraphs = [" ".join(picked[0:3]), " ".join(picked[3:7]), " ".join(picked[7:10])]
             answer = row["answers"][0] if c % 3 else "I don't know."
             text = "<think>\n" + "\n\n".join(paragraphs) + f"\n</think>\n<answer>{answer} {c}</answer>"
-            items.append({"text": text, "question": row["question"], "answers": row["answers"], "titles": row["titles"]})
+            items.append({"text": text, **{k: row[k] for k in ("question", "answers", "titles")}})
     return items
 
 
@@ -88,7 +88,8 @@ def reference(items: list[dict], endpoint: EndpointConfig, nli: Path, store) -> 
 
         for item in items:
             parsed = parse_completion(item["text"])
-            grade = parse_grade(call(grader_messages(JudgeItem(item["question"], tuple(item["answers"]), parsed.answer))))
+            judge_item = JudgeItem(item["question"], tuple(item["answers"]), parsed.answer)
+            grade = parse_grade(call(grader_messages(judge_item)))
             correctness_score(parsed.answer, grade)
             facts = []
             for paragraph in (parsed.think or "").split("\n\n"):

@@ -29,12 +29,12 @@ class Publications:
                 ],
             )
 
-    def last_pushed(self, repo_id: str) -> dict[str, Any] | None:
+    def latest(self) -> dict[str, Any] | None:
+        """The newest publication: pushed ones first, else the newest dry-run bundle."""
         with self.warehouse.connect() as con:
             rows = con.execute(
                 "SELECT model_artifact, bundle_artifact, metrics, revision FROM publications "
-                "WHERE repo_id = ? AND pushed ORDER BY published_at DESC LIMIT 1",
-                [repo_id],
+                "ORDER BY pushed DESC, published_at DESC LIMIT 1"
             ).fetchall()
         if not rows:
             return None

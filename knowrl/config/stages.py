@@ -144,6 +144,9 @@ class EvaluateConfig(_Strict):
     judge: JudgeConfig = JudgeConfig()
     bootstrap_samples: int = Field(1000, ge=10)
     seed: int = 0
+    # base: the SFT stage's base model; last_published: the model of the newest publication (pushed, or the
+    # newest dry-run bundle), falling back to base when nothing was published yet (scheduled retraining).
+    baseline: Literal["base", "last_published"] = "base"
 
 
 class PublishConfig(_Strict):

@@ -17,6 +17,7 @@ from knowrl.judges import build_judge
 from knowrl.runtime import StageContext
 from storage.evaluations import EvalTables
 from storage.llm_cache import LLMCache
+from storage.publications import Publications
 
 
 def model_id(path: str | Path) -> str:
@@ -83,8 +84,19 @@ def compare(
     return rows
 
 
+def baseline_model(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> str:
+    if cfg.baseline == "last_published":
+        last = Publications(ctx.warehouse).latest()
+        if last is not None:
+            bundle = ctx.artifacts.open(last["bundle_artifact"], stage="publish", verify=False)
+            ctx.progress(f"evaluate: baseline is the last published model (bundle {bundle.artifact_id[:12]})", None)
+            return str(bundle.path)
+        ctx.progress("evaluate: nothing published yet; the baseline is the base model", None)
+    return refs["sft"]["base_model_path"]
+
+
 def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> dict[str, Any]:
-    models = {"base": refs["sft"]["base_model_path"], "trained": refs["grpo"]["model_path"]}
+    models = {"base": baseline_model(cfg, refs, ctx), "trained": refs["grpo"]["model_path"]}
     judge = build_judge(cfg.judge, LLMCache(ctx.warehouse))
     comparison: dict[str, dict[str, Any]] = {}
     cache_hits, fingerprints = 0, {}

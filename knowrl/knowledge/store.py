@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,8 +22,9 @@ from knowrl.knowledge.segment import Segment, tokenize
 STORE_FILE = "store.json"
 
 
-@dataclass(frozen=True)
-class Passage:
+class Passage(NamedTuple):
+    """A retrieved passage (a NamedTuple: a training step builds tens of thousands of them)."""
+
     title: str
     passage_idx: int
     text: str
@@ -69,13 +71,15 @@ class KnowledgeStore:
             raise ValueError(f"{len(queries)} queries but {len(titles)} title lists")
         tokens = tokenize(list(queries))
         results: list[SearchResult | None] = [None] * len(queries)
+        # Group by the raw title list first: title normalisation then runs once per group, not per query.
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, title_list in enumerate(titles):
-            groups[tuple(dict.fromkeys(title_key(t) for t in title_list))].append(i)
+            groups[tuple(title_list)].append(i)
         fallback: list[int] = []
-        for keys, members in groups.items():
+        for raw_titles, members in groups.items():
+            keys = list(dict.fromkeys(title_key(t) for t in raw_titles))
             found = [key for key in keys if key in self._where]
-            missing = [t for t in titles[members[0]] if title_key(t) not in self._where]
+            missing = [t for t in raw_titles if title_key(t) not in self._where]
             if not found:
                 fallback.extend(members)
                 continue
