@@ -26,7 +26,8 @@ app = typer.Typer(
     help="KnowRL pipeline: data -> knowledge -> sft -> grpo -> evaluate -> publish", no_args_is_help=True
 )
 app.add_typer(stack.app, name="stack")
-console = Console()
+# Wide tables when the output is a file or a CI log; the terminal's width otherwise.
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _run(recipe: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str]) -> None:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from knowrl.config.stages import KnowledgeConfig
 from knowrl.data.normalize import title_key
 from knowrl.knowledge.segment import PageBatch, build_segment
@@ -57,7 +59,7 @@ def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: Sta
     tables.record_coverage(store_key, rl_fp, coverage)
     store = ctx.artifacts.write(
         "knowledge",
-        lambda d: (d / STORE_FILE).write_text(json.dumps({"segments": segments, "store_key": store_key}, indent=1)),
+        lambda d: _write_store(d, cfg, ctx, segments, store_key),
         config=cfg.model_dump(mode="json"),
         inputs={"kb": kb.fingerprint, "rl": rl_fp},
     )
@@ -112,11 +114,37 @@ def _import_new_pages(
     return len(titles)
 
 
+def _write_store(
+    directory: Path, cfg: KnowledgeConfig, ctx: StageContext, segments: list[str], store_key: str
+) -> None:
+    manifest: dict[str, Any] = {"segments": segments, "store_key": store_key, "backend": cfg.backend}
+    if cfg.backend == "dense":
+        if not cfg.dense_model:
+            raise ValueError("knowledge.backend=dense needs knowledge.dense_model (a sentence-embedding model)")
+        from knowrl.knowledge.dense import Embedder
+        from knowrl.knowledge.segment import Segment
+
+        embedder = Embedder(cfg.dense_model)
+        (directory / "dense").mkdir()
+        for number, segment_id in enumerate(segments):
+            segment = Segment(ctx.artifacts.open(segment_id, stage=SEGMENT_STAGE, verify=False).path)
+            texts = [text for _, _, text in segment.passages(range(segment.n_passages))]
+            ctx.progress(f"knowledge: embedding {len(texts)} passages of segment {number + 1}/{len(segments)}", None)
+            np.save(directory / "dense" / f"{segment_id}.npy", embedder.encode(texts))
+        manifest["dense_model"] = cfg.dense_model
+    (directory / STORE_FILE).write_text(json.dumps(manifest, indent=1))
+
+
 def open_store(ref: dict[str, Any], ctx: StageContext) -> Any:
     """The store a knowledge ref points to, verified against its manifest."""
+    from knowrl.knowledge.dense import DenseIndex
     from knowrl.knowledge.store import KnowledgeStore
 
     artifact = ctx.artifacts.open(ref["artifact_id"], stage="knowledge")
     manifest = json.loads((artifact.path / STORE_FILE).read_text())
     dirs = [ctx.artifacts.open(seg, stage=SEGMENT_STAGE, verify=False).path for seg in manifest["segments"]]
-    return KnowledgeStore.open(Path(artifact.path), dirs)
+    dense = None
+    if manifest.get("dense_model"):
+        files = [artifact.path / "dense" / f"{seg}.npy" for seg in manifest["segments"]]
+        dense = DenseIndex.open(manifest["dense_model"], files)
+    return KnowledgeStore.open(Path(artifact.path), dirs, dense)

@@ -17,9 +17,15 @@ from typing import NamedTuple
 import numpy as np
 
 from knowrl.data.normalize import title_key
+from knowrl.knowledge.dense import DenseIndex
 from knowrl.knowledge.segment import Segment, tokenize
 
 STORE_FILE = "store.json"
+Reps = list[list[str]] | np.ndarray  # per query: BM25 tokens, or a dense embedding row
+
+
+def _take(reps: Reps, rows: list[int]) -> Reps:
+    return reps[rows] if isinstance(reps, np.ndarray) else [reps[i] for i in rows]
 
 
 class Passage(NamedTuple):
@@ -39,21 +45,26 @@ class SearchResult:
 
 
 class KnowledgeStore:
-    def __init__(self, segments: list[Segment]) -> None:
+    """BM25 over each segment by default; with a DenseIndex, cosine similarity of embeddings instead."""
+
+    def __init__(self, segments: list[Segment], dense: DenseIndex | None = None) -> None:
         self.segments = segments
+        self.dense = dense
         self._where: dict[str, int] = {}
         for number, segment in enumerate(segments):
             for key in segment.spans:
                 self._where.setdefault(key, number)
 
     @classmethod
-    def open(cls, store_dir: Path, segment_dirs: list[Path] | None = None) -> KnowledgeStore:
+    def open(
+        cls, store_dir: Path, segment_dirs: list[Path] | None = None, dense: DenseIndex | None = None
+    ) -> KnowledgeStore:
         """Open a store artifact; its segments are found beside it in the artifact store."""
         if segment_dirs is None:
             manifest = json.loads((store_dir / STORE_FILE).read_text())
             root = store_dir.parent.parent / "knowledge-segment"
             segment_dirs = [root / seg_id for seg_id in manifest["segments"]]
-        return cls([Segment(d) for d in segment_dirs])
+        return cls([Segment(d) for d in segment_dirs], dense)
 
     @property
     def n_passages(self) -> int:
@@ -69,7 +80,8 @@ class KnowledgeStore:
         """Answer many queries at once: queries sharing a title set are scored in one sparse product."""
         if len(queries) != len(titles):
             raise ValueError(f"{len(queries)} queries but {len(titles)} title lists")
-        tokens = tokenize(list(queries))
+        # Query representations: token lists for BM25, embedding rows for the dense backend.
+        reps = self.dense.embedder.encode(list(queries)) if self.dense else tokenize(list(queries))
         results: list[SearchResult | None] = [None] * len(queries)
         # Group by the raw title list first: title normalisation then runs once per group, not per query.
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
@@ -83,15 +95,15 @@ class KnowledgeStore:
             if not found:
                 fallback.extend(members)
                 continue
-            scored = self._scoped(found, [tokens[i] for i in members], k)
+            scored = self._scoped(found, _take(reps, members), k)
             for i, passages in zip(members, scored, strict=True):
                 results[i] = SearchResult(passages, True, missing)
         if fallback:
-            for i, passages in zip(fallback, self._global([tokens[i] for i in fallback], k), strict=True):
+            for i, passages in zip(fallback, self._global(_take(reps, fallback), k), strict=True):
                 results[i] = SearchResult(passages, False, list(titles[i]))
         return results  # type: ignore[return-value]
 
-    def _scoped(self, keys: list[str], token_lists: list[list[str]], k: int) -> list[list[Passage]]:
+    def _scoped(self, keys: list[str], reps: Reps, k: int) -> list[list[Passage]]:
         per_segment: dict[int, list[str]] = defaultdict(list)
         for key in keys:
             per_segment[self._where[key]].append(key)
@@ -99,18 +111,26 @@ class KnowledgeStore:
         for number, seg_keys in per_segment.items():
             segment = self.segments[number]
             rows = segment.candidate_rows(seg_keys)
-            blocks.append(segment.score(segment.query_matrix(token_lists), rows))
+            if self.dense is None:
+                blocks.append(segment.score(segment.query_matrix(reps), rows))
+            else:
+                blocks.append(np.asarray(reps) @ np.asarray(self.dense.embeddings[number][rows]).T)
             candidates.extend(segment.passages(rows))
         scores = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
         top = min(k, scores.shape[1])
         order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
         return [[Passage(*candidates[c], float(scores[q, c])) for c in columns] for q, columns in enumerate(order)]
 
-    def _global(self, token_lists: list[list[str]], k: int) -> list[list[Passage]]:
-        merged: list[list[Passage]] = [[] for _ in token_lists]
-        for segment in self.segments:
-            docs, scores = segment.global_search(token_lists, k)
-            for q in range(len(token_lists)):
+    def _global(self, reps: Reps, k: int) -> list[list[Passage]]:
+        merged: list[list[Passage]] = [[] for _ in range(len(reps))]
+        for number, segment in enumerate(self.segments):
+            if self.dense is None:
+                docs, scores = segment.global_search(reps, k)
+            else:
+                all_scores = np.asarray(reps) @ np.asarray(self.dense.embeddings[number]).T
+                docs = np.argsort(-all_scores, axis=1)[:, :k]
+                scores = np.take_along_axis(all_scores, docs, axis=1)
+            for q in range(len(reps)):
                 fetched = segment.passages(docs[q])
                 merged[q].extend(Passage(*p, float(s)) for p, s in zip(fetched, scores[q], strict=True))
         return [sorted(p, key=lambda x: -x.score)[:k] for p in merged]

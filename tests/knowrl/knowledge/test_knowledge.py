@@ -168,3 +168,18 @@ def test_corrupt_inputs_give_documented_errors(ctx, tmp_path: Path, data_ref) ->
     nothing.write_text(json.dumps({"title": "Other", "text": "x"}) + "\n")
     with pytest.raises(ValueError, match="has none of the 5 titles"):
         run_knowledge_stage(KnowledgeConfig(source=str(nothing)), data_ref, ctx)
+
+
+def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, tiny_model_dir: Path) -> None:
+    kb = _sqlite_kb(tmp_path / "kb.db")
+    cfg = KnowledgeConfig(source=str(kb), backend="dense", dense_model=str(tiny_model_dir))
+    store = open_store(run_knowledge_stage(cfg, data_ref, ctx), ctx)
+    assert store.dense is not None
+    exact = PAGES["Mount Everest"][1]
+    result = store.search(exact, ["Mount Everest", "Zebra"], k=3)
+    assert result.scoped and result.passages[0].text == exact  # identical text: cosine similarity 1
+    assert {p.title for p in result.passages} <= {"Mount Everest", "Zebra"}
+    fallback = store.search(PAGES["Alpha Centauri"][0], ["Nowhere"], k=1)
+    assert not fallback.scoped and fallback.passages[0].title == "Alpha Centauri"
+    with pytest.raises(ValueError, match="needs knowledge.dense_model"):
+        run_knowledge_stage(KnowledgeConfig(source=str(kb), backend="dense", passage_max_tokens=99), data_ref, ctx)
