@@ -36,10 +36,21 @@ def main() -> None:
         sequential = generator.generate(questions, MAX_NEW_TOKENS, 1)
         sequential_s = time.perf_counter() - started
     same = sum(a == b for a, b in zip(batched, sequential, strict=True))
-    print(f"{QUESTIONS} prompts, {MAX_NEW_TOKENS} new tokens, greedy: batched ({BATCH}) {batched_s:.2f}s, "
-          f"one at a time {sequential_s:.2f}s; identical outputs: {same}/{QUESTIONS}")
-    print(json.dumps({"batched_s": round(batched_s, 3), "sequential_s": round(sequential_s, 3),
-                      "speedup": round(sequential_s / batched_s, 2), "identical_outputs": same, "prompts": QUESTIONS}))
+    print(
+        f"{QUESTIONS} prompts, {MAX_NEW_TOKENS} new tokens, greedy: batched ({BATCH}) {batched_s:.2f}s, "
+        f"one at a time {sequential_s:.2f}s; identical outputs: {same}/{QUESTIONS}"
+    )
+    print(
+        json.dumps(
+            {
+                "batched_s": round(batched_s, 3),
+                "sequential_s": round(sequential_s, 3),
+                "speedup": round(sequential_s / batched_s, 2),
+                "identical_outputs": same,
+                "prompts": QUESTIONS,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

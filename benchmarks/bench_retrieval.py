@@ -120,8 +120,13 @@ def cmd_ours(data: Path, store: Path) -> dict:
     t0 = time.perf_counter()
     kb.search_batch(*steps[0], k=5)
     warm = time.perf_counter() - t0
-    return {"open_s": open_s, "cold_step_s": open_s + timings[0], "warm_step_s": warm,
-            "steps_s": sum(timings), "rss_after_gib": current_rss_gib()}
+    return {
+        "open_s": open_s,
+        "cold_step_s": open_s + timings[0],
+        "warm_step_s": warm,
+        "steps_s": sum(timings),
+        "rss_after_gib": current_rss_gib(),
+    }
 
 
 def cmd_reference(data: Path) -> dict:
@@ -161,8 +166,12 @@ def cmd_reference(data: Path) -> dict:
     t0 = time.perf_counter()
     step(*steps[0])
     warm = time.perf_counter() - t0
-    return {"ref_cold_step_s": timings[0], "ref_warm_step_s": warm, "ref_steps_s": sum(timings),
-            "ref_rss_after_gib": current_rss_gib()}
+    return {
+        "ref_cold_step_s": timings[0],
+        "ref_warm_step_s": warm,
+        "ref_steps_s": sum(timings),
+        "ref_rss_after_gib": current_rss_gib(),
+    }
 
 
 def child(*args: str) -> dict:
@@ -186,11 +195,15 @@ def main() -> None:
         data.mkdir()
         t0 = time.perf_counter()
         make_corpus(n_passages, data)
-        print(f"corpus: {n_passages:,} passages over {n_passages // 10:,} titles in {time.perf_counter() - t0:.1f}s",
-              flush=True)
+        print(
+            f"corpus: {n_passages:,} passages over {n_passages // 10:,} titles in {time.perf_counter() - t0:.1f}s",
+            flush=True,
+        )
         figures = child("--child", "build", str(data), str(store))
-        print(f"build: {figures['build_passages_per_s']:,.0f} passages/s, peak RSS {figures['peak_rss_gib']:.2f} GiB",
-              flush=True)
+        print(
+            f"build: {figures['build_passages_per_s']:,.0f} passages/s, peak RSS {figures['peak_rss_gib']:.2f} GiB",
+            flush=True,
+        )
         figures.update(child("--child", "ours", str(data), str(store)))
         figures.update(child("--child", "reference", str(data)))
     figures["cold_speedup"] = figures["ref_cold_step_s"] / figures["cold_step_s"]
@@ -198,12 +211,18 @@ def main() -> None:
     figures["n_passages"] = n_passages
     queries = COMPLETIONS * FACTS
     print(f"open persisted index in a fresh process: {figures['open_s']:.2f}s (target <= 2 s)")
-    print(f"first step, fresh process: ours {figures['cold_step_s']:.3f}s vs reference "
-          f"{figures['ref_cold_step_s']:.3f}s -> {figures['cold_speedup']:.1f}x (target >= 5x)")
-    print(f"steady state ({queries} queries/step): ours {figures['warm_step_s']:.3f}s vs reference "
-          f"{figures['ref_warm_step_s']:.3f}s -> {figures['warm_speedup']:.1f}x (target >= 5x)")
-    print(f"RSS after {STEPS} steps: ours {figures['rss_after_gib']:.2f} GiB vs reference "
-          f"{figures['ref_rss_after_gib']:.2f} GiB")
+    print(
+        f"first step, fresh process: ours {figures['cold_step_s']:.3f}s vs reference "
+        f"{figures['ref_cold_step_s']:.3f}s -> {figures['cold_speedup']:.1f}x (target >= 5x)"
+    )
+    print(
+        f"steady state ({queries} queries/step): ours {figures['warm_step_s']:.3f}s vs reference "
+        f"{figures['ref_warm_step_s']:.3f}s -> {figures['warm_speedup']:.1f}x (target >= 5x)"
+    )
+    print(
+        f"RSS after {STEPS} steps: ours {figures['rss_after_gib']:.2f} GiB vs reference "
+        f"{figures['ref_rss_after_gib']:.2f} GiB"
+    )
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
 
 

@@ -65,8 +65,13 @@ def ours(items: list[dict], endpoint: EndpointConfig, nli: Path, store, cache: L
         store,
     )
     started = time.perf_counter()
-    parts = scorer.parts([i["text"] for i in items], [i["question"] for i in items], [i["answers"] for i in items],
-                         [i["titles"] for i in items], factuality_for="all")
+    parts = scorer.parts(
+        [i["text"] for i in items],
+        [i["question"] for i in items],
+        [i["answers"] for i in items],
+        [i["titles"] for i in items],
+        factuality_for="all",
+    )
     seconds = time.perf_counter() - started
     assert all(p.factuality is not None for p in parts)
     stats = scorer.stats()
@@ -107,8 +112,9 @@ def main() -> None:
         os.environ["KNOWRL_HOME"] = str(Path(tmp) / "home")
         ctx = StageContext.from_env()
         data = run_data_stage(DataConfig(rl_source=str(ROOT / "demo/data/rl.jsonl")), ctx)
-        knowledge = run_knowledge_stage(KnowledgeConfig(source=str(ROOT / "demo/data/corpus.jsonl"),
-                                                        passage_max_tokens=64), data, ctx)
+        knowledge = run_knowledge_stage(
+            KnowledgeConfig(source=str(ROOT / "demo/data/corpus.jsonl"), passage_max_tokens=64), data, ctx
+        )
         store = open_store(knowledge, ctx)
         corpus = {}
         for line in (ROOT / "demo/data/corpus.jsonl").read_text().splitlines():
@@ -127,10 +133,16 @@ def main() -> None:
             reference_s, reference_calls = reference(items, endpoint, nli, store)
             print(f"reference: {reference_s:.2f}s ({reference_calls} endpoint calls, NLI one fact at a time)")
     figures = {
-        "ours_s": round(ours_s, 3), "reference_s": round(reference_s, 3), "cached_s": round(cached_s, 4),
-        "speedup": round(reference_s / ours_s, 1), "cached_speedup": round(reference_s / cached_s, 1),
-        "calls_made": calls, "cached_calls_made": cached_calls, "reference_calls": reference_calls,
-        "completions": len(items), "latency_s": LATENCY_S,
+        "ours_s": round(ours_s, 3),
+        "reference_s": round(reference_s, 3),
+        "cached_s": round(cached_s, 4),
+        "speedup": round(reference_s / ours_s, 1),
+        "cached_speedup": round(reference_s / cached_s, 1),
+        "calls_made": calls,
+        "cached_calls_made": cached_calls,
+        "reference_calls": reference_calls,
+        "completions": len(items),
+        "latency_s": LATENCY_S,
     }
     print(f"speedup {figures['speedup']}x (target >= 20x), cached {figures['cached_speedup']}x (target >= 100x)")
     print(json.dumps(figures))
@@ -139,8 +151,11 @@ def main() -> None:
 def ctx_rows(ctx: StageContext, data: dict) -> list[dict]:
     from storage.datasets import DatasetTables
 
-    return [r for r in DatasetTables(ctx.warehouse).rl_rows(data["rl"]["fingerprint"], split=None)
-            if r["answers"][0] != "unknown"]
+    return [
+        r
+        for r in DatasetTables(ctx.warehouse).rl_rows(data["rl"]["fingerprint"], split=None)
+        if r["answers"][0] != "unknown"
+    ]
 
 
 if __name__ == "__main__":

@@ -27,8 +27,13 @@ from knowrl.train.grpo import run_grpo_stage  # noqa: E402
 from knowrl.train.sft import run_sft_stage  # noqa: E402
 from storage.training_logs import TrainingLogs  # noqa: E402
 
-SHAPE = {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
-         "num_key_value_heads": 2}
+SHAPE = {
+    "hidden_size": 896,
+    "intermediate_size": 4864,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 14,
+    "num_key_value_heads": 2,
+}
 
 
 def small_model(models: Path) -> Path:
@@ -37,8 +42,14 @@ def small_model(models: Path) -> Path:
     tiny = resolve_model("builtin:tiny-qwen2", models)
     out = models / "qwen2-0.5b-shaped"
     tokenizer = AutoTokenizer.from_pretrained(tiny)
-    config = Qwen2Config(vocab_size=len(tokenizer), tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, max_position_embeddings=4096, **SHAPE)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=4096,
+        **SHAPE,
+    )
     Qwen2ForCausalLM(config).to(torch.bfloat16).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -49,11 +60,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gpu-smoke-") as tmp:
         os.environ["KNOWRL_HOME"] = str(Path(tmp) / "home")
         ctx = StageContext.from_env()
-        recipe = load_recipe(ROOT / "recipes/demo.yaml", [
-            "sft.max_steps=10", "sft.bf16=true", "sft.per_device_batch=8", "sft.sample_prompts=8",
-            "grpo.max_steps=5", "grpo.bf16=true", "grpo.per_device_batch=16", "grpo.num_generations=8",
-            "grpo.max_completion_length=128",
-        ])
+        recipe = load_recipe(
+            ROOT / "recipes/demo.yaml",
+            [
+                "sft.max_steps=10",
+                "sft.bf16=true",
+                "sft.per_device_batch=8",
+                "sft.sample_prompts=8",
+                "grpo.max_steps=5",
+                "grpo.bf16=true",
+                "grpo.per_device_batch=16",
+                "grpo.num_generations=8",
+                "grpo.max_completion_length=128",
+            ],
+        )
         data = run_data_stage(recipe.data, ctx)
         knowledge = run_knowledge_stage(recipe.knowledge, data, ctx)
         base = small_model(ctx.paths.models)
@@ -62,15 +82,21 @@ def main() -> None:
         started = time.perf_counter()
         sft = run_sft_stage(recipe.sft.model_copy(update={"base_model": str(base)}), data, ctx, "smoke")
         sft_s = time.perf_counter() - started
-        figures.update(sft_s=round(sft_s, 2), sft_tokens_per_s=round(sft["metrics"]["tokens_seen"] / sft_s, 1),
-                       sft_peak_gib=round(torch.cuda.max_memory_allocated() / 1024**3, 2))
+        figures.update(
+            sft_s=round(sft_s, 2),
+            sft_tokens_per_s=round(sft["metrics"]["tokens_seen"] / sft_s, 1),
+            sft_peak_gib=round(torch.cuda.max_memory_allocated() / 1024**3, 2),
+        )
         torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         grpo = run_grpo_stage(recipe.grpo, {"data": data, "knowledge": knowledge, "sft": sft}, ctx, "smoke")
         grpo_s = time.perf_counter() - started
         tokens = sum(v for _, v in TrainingLogs(ctx.warehouse).series(grpo["run_key"], "num_tokens")[-1:])
-        figures.update(grpo_s=round(grpo_s, 2), grpo_tokens_per_s=round(tokens / grpo_s, 1),
-                       grpo_peak_gib=round(torch.cuda.max_memory_allocated() / 1024**3, 2))
+        figures.update(
+            grpo_s=round(grpo_s, 2),
+            grpo_tokens_per_s=round(tokens / grpo_s, 1),
+            grpo_peak_gib=round(torch.cuda.max_memory_allocated() / 1024**3, 2),
+        )
     print(json.dumps(figures))
 
 

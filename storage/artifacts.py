@@ -58,10 +58,6 @@ class Artifact:
     path: Path
     manifest: dict[str, Any]
 
-    @property
-    def stage(self) -> str:
-        return self.manifest["stage"]
-
 
 class ArtifactStore:
     """Artifacts live at `<root>/<stage>/<content hash>`; temporaries at `<root>/.tmp`."""

@@ -33,21 +33,6 @@ class DatasetTables:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
 
-    def has_version(self, kind: str, fingerprint: str) -> bool:
-        table = self.ROW_TABLES[kind]
-        with self.warehouse.connect() as con:
-            return bool(
-                con.execute(f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [fingerprint]).fetchall()[0][0]
-            )
-
-    def previous_fingerprint(self, kind: str, source: str) -> str | None:
-        with self.warehouse.connect() as con:
-            row = con.execute(
-                "SELECT fingerprint FROM dataset_loads WHERE kind = ? AND source = ? ORDER BY loaded_at DESC LIMIT 1",
-                [kind, source],
-            ).fetchall()
-        return row[0][0] if row else None
-
     def record_load(
         self, record: LoadRecord, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]
     ) -> tuple[str, bool]:

@@ -32,9 +32,3 @@ class StageRuns:
             return None
         row = row[0]
         return {"cache_key": row[0], "config_hash": row[1], "ref": json.loads(row[2]), "finished_at": row[3]}
-
-    def count(self, stage: str, cache_key: str) -> int:
-        with self.warehouse.connect() as con:
-            return con.execute(
-                "SELECT count(*) FROM stage_runs WHERE stage = ? AND cache_key = ?", [stage, cache_key]
-            ).fetchall()[0][0]

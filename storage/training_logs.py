@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+import pyarrow as pa
 
 from storage.warehouse import Warehouse
 
@@ -11,12 +11,24 @@ class TrainingLogs:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
 
-    def append(self, run_key: str, stage: str, step: int, metrics: dict[str, float]) -> None:
+    def append_many(self, run_key: str, stage: str, entries: list[tuple[int, dict[str, float]]]) -> None:
+        """Rows of several logged steps, (step, {metric: value}) each, in one transaction."""
+        pairs = [(step, name, value) for step, metrics in entries for name, value in metrics.items()]
+        if not pairs:
+            return
+        table = pa.table(
+            {
+                "run_key": [run_key] * len(pairs),
+                "stage": [stage] * len(pairs),
+                "step": [p[0] for p in pairs],
+                "metric": [p[1] for p in pairs],
+                "value": [p[2] for p in pairs],
+            }
+        )
         with self.warehouse.connect() as con:
-            con.executemany(
-                "INSERT INTO train_logs VALUES (?, ?, ?, ?, ?, now())",
-                [[run_key, stage, step, name, value] for name, value in metrics.items()],
-            )
+            con.register("incoming", table)
+            con.execute("INSERT INTO train_logs SELECT run_key, stage, step, metric, value, now() FROM incoming")
+            con.unregister("incoming")
 
     def series(self, run_key: str, metric: str) -> list[tuple[int, float]]:
         with self.warehouse.connect() as con:
@@ -37,10 +49,3 @@ class TrainingLogs:
         """Forget steps a resumed run will redo (logged after its last complete checkpoint)."""
         with self.warehouse.connect() as con:
             con.execute("DELETE FROM train_logs WHERE run_key = ? AND step > ?", [run_key, after_step])
-
-    def rows(self, run_key: str) -> list[dict[str, Any]]:
-        with self.warehouse.connect() as con:
-            result = con.execute(
-                "SELECT step, metric, value FROM train_logs WHERE run_key = ? ORDER BY step, metric", [run_key]
-            )
-            return [dict(zip(("step", "metric", "value"), r, strict=True)) for r in result.fetchall()]

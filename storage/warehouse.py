@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from storage.schema import LATEST_VERSION, MIGRATIONS
+from storage.schema import MIGRATIONS
 
 
 class WarehouseBusyError(RuntimeError):
@@ -66,7 +66,3 @@ class Warehouse:
     def schema_version(self) -> int:
         with self.connect() as con:
             return con.execute("SELECT max(version) FROM schema_version").fetchall()[0][0]
-
-    @property
-    def latest_version(self) -> int:
-        return LATEST_VERSION

@@ -39,7 +39,7 @@ def key_fn(stage: str, extra: Callable[[dict[str, Any]], str] | None = None) -> 
     return compute
 
 
-def make_context(stage: str) -> tuple[StageContext, Callable[[str, float | None], None]]:
+def make_context(stage: str) -> StageContext:
     """A StageContext whose progress goes to the run's log and to a Prefect progress artifact."""
     logger = get_run_logger()
     artifact_id = create_progress_artifact(0.0, description=f"{stage} progress")
@@ -49,8 +49,7 @@ def make_context(stage: str) -> tuple[StageContext, Callable[[str, float | None]
         if fraction is not None:
             update_progress_artifact(artifact_id, min(100.0, max(0.0, fraction * 100)))
 
-    ctx = StageContext.from_env(progress=progress)
-    return ctx, progress
+    return StageContext.from_env(progress=progress)
 
 
 def finish(

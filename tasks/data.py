@@ -25,7 +25,7 @@ def _source_fingerprint(config: dict[str, Any]) -> str:
     retry_condition_fn=retry_on_io,
 )
 def data_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
-    ctx, _ = make_context("data")
+    ctx = make_context("data")
     ref = run_data_stage(DataConfig.model_validate(config), ctx)
     rows = [
         {

@@ -23,7 +23,7 @@ from tasks.training import maybe_inject_failure
     tags=["gpu"],
 )
 def evaluate_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
-    ctx, _ = make_context("evaluate")
+    ctx = make_context("evaluate")
     maybe_inject_failure("evaluate", ctx)
     ref = run_evaluate_stage(EvaluateConfig.model_validate(config), upstream, ctx)
     report = Path(ref["report_path"]).read_text()

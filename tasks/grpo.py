@@ -35,7 +35,7 @@ CURVE = [
     tags=["gpu"],
 )
 def grpo_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
-    ctx, _ = make_context("grpo")
+    ctx = make_context("grpo")
     maybe_inject_failure("grpo", ctx)
     cfg = GRPOStageConfig.model_validate(config)
     processes = gpus_to_launch(cfg.deepspeed)

@@ -21,7 +21,7 @@ from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, r
     retry_condition_fn=retry_on_io,
 )
 def knowledge_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
-    ctx, _ = make_context("knowledge")
+    ctx = make_context("knowledge")
     ref = run_knowledge_stage(KnowledgeConfig.model_validate(config), upstream["data"], ctx)
     coverage = [
         {

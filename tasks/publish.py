@@ -21,7 +21,7 @@ from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
     retry_condition_fn=retry_on_io,
 )
 def publish_stage(config: dict[str, Any], upstream: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
-    ctx, _ = make_context("publish")
+    ctx = make_context("publish")
     ref = run_publish_stage(PublishConfig.model_validate(config), upstream, ctx, recipe)
     if ref["pushed"]:
         create_link_artifact(ref["url"], link_text=f"{ref['repo_id']} ({ref['tag']})", key="knowrl-publish")

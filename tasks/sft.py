@@ -24,7 +24,7 @@ from tasks.training import maybe_inject_failure, publish_curve
     tags=["gpu"],
 )
 def sft_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
-    ctx, _ = make_context("sft")
+    ctx = make_context("sft")
     maybe_inject_failure("sft", ctx)
     cfg = SFTStageConfig.model_validate(config)
     processes = gpus_to_launch(cfg.deepspeed)

@@ -7,7 +7,7 @@ then yields None for that completion and training goes on.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -33,7 +33,6 @@ class CallStats:
     cache_hits: int = 0
     failures: int = 0
     retries: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
     def snapshot(self) -> dict[str, int]:
         return {"calls": self.calls, "cache_hits": self.cache_hits, "failures": self.failures, "retries": self.retries}

@@ -53,10 +53,6 @@ def cache_key(backend: str, model: str, messages: list[dict[str, str]], params: 
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-class EndpointError(RuntimeError):
-    """A call failed after all retries; the message names the endpoint and status, never the key."""
-
-
 class ChatClient:
     backend = "openai"
 

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
-import pyarrow as pa
-import pyarrow.feather as feather
 import scipy.sparse as sp
 
 from knowrl.data.normalize import title_key
@@ -61,11 +59,18 @@ def build_segment(out_dir: Path, pages: PageBatch) -> dict[str, int]:
     np.save(out_dir / "rows.data.npy", csr.data.astype(np.float32))
     np.save(out_dir / "rows.indices.npy", csr.indices.astype(np.int32))
     np.save(out_dir / "rows.indptr.npy", csr.indptr.astype(np.int64))
-    feather.write_feather(
-        pa.table({"title": page_titles, "passage_idx": passage_idx, "text": texts}),
-        out_dir / "passages.arrow",
-        compression="uncompressed",
-    )
+    # Passage texts as one UTF-8 blob plus offsets: reading row i is a slice of a memory map, O(1) whatever
+    # the store's size (an Arrow take over a million-row chunked column costs milliseconds per call).
+    encoded = [t.encode() for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    (out_dir / "texts.bin").write_bytes(b"".join(encoded))
+    np.save(out_dir / "texts.offsets.npy", offsets)
+    titles_in_order = list(dict.fromkeys(page_titles))
+    title_number = {t: i for i, t in enumerate(titles_in_order)}
+    np.save(out_dir / "rows.page.npy", np.array([title_number[t] for t in page_titles], dtype=np.int32))
+    np.save(out_dir / "rows.passage_idx.npy", np.array(passage_idx, dtype=np.int32))
+    (out_dir / "pages.json").write_text(json.dumps(titles_in_order))
     (out_dir / "titles.json").write_text(json.dumps(spans))
     return {"pages": len(spans), "passages": len(texts)}
 
@@ -85,7 +90,11 @@ class Segment:
             ),
             shape=(int(np.load(directory / "rows.indptr.npy", mmap_mode="r").shape[0] - 1), len(self.vocab)),
         )
-        self._passages = feather.read_table(directory / "passages.arrow", memory_map=True)
+        self._texts = np.memmap(directory / "texts.bin", dtype=np.uint8, mode="r")
+        self._offsets = np.load(directory / "texts.offsets.npy", mmap_mode="r")
+        self._row_page = np.load(directory / "rows.page.npy", mmap_mode="r")
+        self._row_passage = np.load(directory / "rows.passage_idx.npy", mmap_mode="r")
+        self._page_titles: list[str] = json.loads((directory / "pages.json").read_text())
         self._global: bm25s.BM25 | None = None
 
     @property
@@ -93,9 +102,13 @@ class Segment:
         return self._rows.shape[0]
 
     def passages(self, rows: np.ndarray) -> list[tuple[str, int, str]]:
-        """(title, passage index, text) of the given rows, fetched in one vectorised take."""
-        taken = self._passages.take(np.asarray(rows, dtype=np.int64)).to_pydict()
-        return list(zip(taken["title"], taken["passage_idx"], taken["text"], strict=True))
+        """(title, passage index, text) of the given rows."""
+        out = []
+        for row in np.asarray(rows, dtype=np.int64).tolist():
+            start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+            text = self._texts[start:end].tobytes().decode()
+            out.append((self._page_titles[self._row_page[row]], int(self._row_passage[row]), text))
+        return out
 
     def candidate_rows(self, keys: list[str]) -> np.ndarray:
         ranges = [range(*self.spans[k]) for k in keys if k in self.spans]

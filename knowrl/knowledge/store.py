@@ -70,9 +70,6 @@ class KnowledgeStore:
     def n_passages(self) -> int:
         return sum(s.n_passages for s in self.segments)
 
-    def has_title(self, title: str) -> bool:
-        return title_key(title) in self._where
-
     def search(self, query: str, titles: list[str], k: int = 5) -> SearchResult:
         return self.search_batch([query], [titles], k)[0]
 

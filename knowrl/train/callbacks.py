@@ -11,13 +11,31 @@ from storage.training_logs import TrainingLogs
 
 
 class WarehouseLogCallback(TrainerCallback):
-    """Every numeric value the trainer logs, per step, into `train_logs` (queryable with SQL)."""
+    """Every numeric value the trainer logs, per step, into `train_logs` (queryable with SQL).
 
-    def __init__(self, logs: TrainingLogs, run_key: str, stage: str) -> None:
+    Rows are buffered and written every `flush_every` logs, at each checkpoint and at the end: one DuckDB
+    transaction per batch instead of one per step keeps logging off the training loop's critical path.
+    """
+
+    def __init__(self, logs: TrainingLogs, run_key: str, stage: str, flush_every: int = 25) -> None:
         self.logs = logs
         self.run_key = run_key
         self.stage = stage
-        self.history: list[dict[str, float]] = []
+        self.flush_every = flush_every
+        self._pending: list[tuple[int, dict[str, float]]] = []
+
+    def flush(self) -> None:
+        if self._pending:
+            self.logs.append_many(self.run_key, self.stage, self._pending)
+            self._pending = []
+
+    def on_save(self, args, state, control, **kwargs):
+        self.flush()
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.flush()
+        return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
@@ -28,8 +46,9 @@ class WarehouseLogCallback(TrainerCallback):
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
         }
         if numeric:
-            self.history.append({"step": float(state.global_step), **numeric})
-            self.logs.append(self.run_key, self.stage, state.global_step, numeric)
+            self._pending.append((state.global_step, numeric))
+            if len(self._pending) >= self.flush_every:
+                self.flush()
         return control
 
 

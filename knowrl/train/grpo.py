@@ -120,6 +120,7 @@ def run_grpo_stage(
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - started
+    log_cb.flush()
     if not trainer.accelerator.is_main_process:
         return {}  # rank 0 saves the artifact and returns the reference
     rewards = logs.series(run_key, "reward")

@@ -88,6 +88,7 @@ def run_sft_stage(
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.perf_counter() - started
+    log_cb.flush()
     if not trainer.accelerator.is_main_process:
         return {}  # rank 0 saves the artifact and returns the reference
     after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
