@@ -82,14 +82,10 @@ class Segment:
         self.directory = directory
         self.spans: dict[str, list[int]] = json.loads((directory / "titles.json").read_text())
         self.vocab: dict[str, int] = json.loads((directory / "bm25" / "vocab.index.json").read_text())
-        self._rows = sp.csr_matrix(
-            (
-                np.load(directory / "rows.data.npy", mmap_mode="r"),
-                np.load(directory / "rows.indices.npy", mmap_mode="r"),
-                np.load(directory / "rows.indptr.npy", mmap_mode="r"),
-            ),
-            shape=(int(np.load(directory / "rows.indptr.npy", mmap_mode="r").shape[0] - 1), len(self.vocab)),
-        )
+        # The raw CSR arrays, memory-mapped: wrapping them in a scipy matrix here would scan all of them.
+        self._data = np.load(directory / "rows.data.npy", mmap_mode="r")
+        self._indices = np.load(directory / "rows.indices.npy", mmap_mode="r")
+        self._indptr = np.load(directory / "rows.indptr.npy", mmap_mode="r")
         self._texts = np.memmap(directory / "texts.bin", dtype=np.uint8, mode="r")
         self._offsets = np.load(directory / "texts.offsets.npy", mmap_mode="r")
         self._row_page = np.load(directory / "rows.page.npy", mmap_mode="r")
@@ -99,7 +95,7 @@ class Segment:
 
     @property
     def n_passages(self) -> int:
-        return self._rows.shape[0]
+        return int(self._indptr.shape[0] - 1)
 
     def passages(self, rows: np.ndarray) -> list[tuple[str, int, str]]:
         """(title, passage index, text) of the given rows."""
@@ -125,7 +121,16 @@ class Segment:
 
     def score(self, queries: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         """BM25 scores (n_queries x len(rows)) of the given passages; bm25s's weights, summed per query term."""
-        return np.asarray((queries @ self._rows[rows].T).todense())
+        starts = np.asarray(self._indptr[rows])
+        lengths = np.asarray(self._indptr[rows + 1]) - starts
+        ends = np.cumsum(lengths)
+        # Positions of the selected rows' entries in the big arrays, gathered without a Python loop.
+        positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
+        selected = sp.csr_matrix(
+            (self._data[positions], self._indices[positions], np.concatenate(([0], ends))),
+            shape=(len(rows), len(self.vocab)),
+        )
+        return (queries @ selected.T).toarray()
 
     def global_search(self, token_lists: list[list[str]], k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._global is None:

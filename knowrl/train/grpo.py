@@ -15,13 +15,12 @@ from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
 from knowrl.runtime import StageContext
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
-from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
+from knowrl.train.checkpoints import MarkCompleteCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
-from knowrl.train.runs import run_key_for
+from knowrl.train.runs import load_tokenizer, start_run
 from knowrl.train.settings import common_args, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
-from storage.training_logs import TrainingLogs
 
 
 def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None) -> list[dict[str, Any]]:
@@ -74,7 +73,7 @@ def run_grpo_stage(
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers import AutoModelForCausalLM, PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
     rl_fp = refs["data"]["rl"]["fingerprint"]
@@ -83,23 +82,15 @@ def run_grpo_stage(
     if not rows:
         raise ValueError(f"RL set {rl_fp} has no training rows")
     inputs = {"rl": rl_fp, "sft": refs["sft"]["fingerprint"], "knowledge": refs["knowledge"]["fingerprint"]}
-    run_key = run_key_for("grpo", cfg.model_dump(mode="json"), inputs, code_version)
-    run_dir = ctx.paths.runs / run_key
-    resume = last_complete_checkpoint(run_dir)
-    logs = TrainingLogs(ctx.warehouse)
-    if is_main_rank():
-        logs.clear(run_key, after_step=int(resume.name.split("-")[1]) if resume else -1)
-    if resume:
-        ctx.progress(f"grpo: resuming from {resume.name}", None)
+    run = start_run("grpo", cfg.model_dump(mode="json"), inputs, code_version, ctx)
+    run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
         ctx.progress("grpo: use_vllm is set but vllm is not installed; generating with transformers", None)
 
     scorer = build_scorer(cfg, refs["knowledge"], ctx)
     reward_log = RewardLog()
     reward_funcs, _ = build_reward_functions(cfg.rewards, scorer, reward_log)
-    tokenizer = AutoTokenizer.from_pretrained(sft_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(sft_path)
     model = AutoModelForCausalLM.from_pretrained(sft_path)
     log_cb = WarehouseLogCallback(logs, run_key, "grpo")
     trainer = GRPOTrainer(

@@ -1,12 +1,51 @@
-"""Identity of a training run: the same config, inputs and code resume into the same run directory."""
+"""Identity and state of a training run: the same config, inputs and code resume into the same run directory."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from knowrl.runtime import StageContext
+from knowrl.train.checkpoints import last_complete_checkpoint
+from knowrl.train.settings import is_main_rank
+from storage.training_logs import TrainingLogs
 
 
 def run_key_for(stage: str, config: dict[str, Any], inputs: dict[str, str], code_version: str) -> str:
     payload = json.dumps({"config": config, "inputs": inputs, "code": code_version}, sort_keys=True)
     return f"{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    key: str
+    directory: Path
+    resume_from: Path | None
+    logs: TrainingLogs
+
+
+def start_run(
+    stage: str, config: dict[str, Any], inputs: dict[str, str], code_version: str, ctx: StageContext
+) -> TrainingRun:
+    """Find the run's last complete checkpoint and forget the logs of the steps it will redo."""
+    key = run_key_for(stage, config, inputs, code_version)
+    directory = ctx.paths.runs / key
+    resume = last_complete_checkpoint(directory)
+    logs = TrainingLogs(ctx.warehouse)
+    if is_main_rank():  # one DuckDB writer under a multi-GPU launch
+        logs.clear(key, after_step=int(resume.name.split("-")[1]) if resume else -1)
+    if resume:
+        ctx.progress(f"{stage}: resuming from {resume.name}", None)
+    return TrainingRun(key, directory, resume, logs)
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

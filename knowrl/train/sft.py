@@ -11,13 +11,12 @@ from knowrl.method.prompts import chat_messages
 from knowrl.models import resolve_model
 from knowrl.runtime import StageContext
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
-from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
+from knowrl.train.checkpoints import MarkCompleteCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
-from knowrl.train.runs import run_key_for
+from knowrl.train.runs import load_tokenizer, start_run
 from knowrl.train.sampling import format_share
-from knowrl.train.settings import common_args, is_main_rank, lora_config
+from knowrl.train.settings import common_args, lora_config
 from storage.datasets import DatasetTables
-from storage.training_logs import TrainingLogs
 
 
 def sft_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -39,7 +38,7 @@ def run_sft_stage(
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers import AutoModelForCausalLM, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     if not data_ref.get("coldstart"):
@@ -49,20 +48,11 @@ def run_sft_stage(
     rows, probe = sft_rows(ctx, coldstart_fp, cfg.limit_rows)
     if not rows:
         raise ValueError(f"cold-start set {coldstart_fp} has no training rows")
-    run_key = run_key_for(
-        "sft", cfg.model_dump(mode="json"), {"coldstart": coldstart_fp, "base": str(base)}, code_version
-    )
-    run_dir = ctx.paths.runs / run_key
-    resume = last_complete_checkpoint(run_dir)
-    logs = TrainingLogs(ctx.warehouse)
-    if is_main_rank():
-        logs.clear(run_key, after_step=int(resume.name.split("-")[1]) if resume else -1)
-    if resume:
-        ctx.progress(f"sft: resuming from {resume.name}", None)
+    inputs = {"coldstart": coldstart_fp, "base": str(base)}
+    run = start_run("sft", cfg.model_dump(mode="json"), inputs, code_version, ctx)
+    run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
 
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = load_tokenizer(base)
     model = AutoModelForCausalLM.from_pretrained(base)
     probe = probe[: cfg.sample_prompts]
     before = format_share(model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
