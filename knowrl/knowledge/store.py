@@ -50,10 +50,13 @@ class KnowledgeStore:
     def __init__(self, segments: list[Segment], dense: DenseIndex | None = None) -> None:
         self.segments = segments
         self.dense = dense
-        self._where: dict[str, int] = {}
-        for number, segment in enumerate(segments):
-            for key in segment.spans:
-                self._where.setdefault(key, number)
+
+    def _segment_of(self, key: str) -> int | None:
+        """The first segment holding a title (a store has few segments: no merged index to build on open)."""
+        for number, segment in enumerate(self.segments):
+            if key in segment.title_index:
+                return number
+        return None
 
     @classmethod
     def open(
@@ -87,8 +90,8 @@ class KnowledgeStore:
         fallback: list[int] = []
         for raw_titles, members in groups.items():
             keys = list(dict.fromkeys(title_key(t) for t in raw_titles))
-            found = [key for key in keys if key in self._where]
-            missing = [t for t in raw_titles if title_key(t) not in self._where]
+            found = [key for key in keys if self._segment_of(key) is not None]
+            missing = [t for t in raw_titles if self._segment_of(title_key(t)) is None]
             if not found:
                 fallback.extend(members)
                 continue
@@ -103,7 +106,7 @@ class KnowledgeStore:
     def _scoped(self, keys: list[str], reps: Reps, k: int) -> list[list[Passage]]:
         per_segment: dict[int, list[str]] = defaultdict(list)
         for key in keys:
-            per_segment[self._where[key]].append(key)
+            per_segment[self._segment_of(key)].append(key)
         blocks, candidates = [], []
         for number, seg_keys in per_segment.items():
             segment = self.segments[number]
