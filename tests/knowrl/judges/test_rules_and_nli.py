@@ -76,3 +76,21 @@ def test_nli_verifier_batches_and_caches(tiny_nli: Path, ctx) -> None:
     again = NLIVerifier(VerifierConfig(backend="nli", batch_size=2), cache, model_path=tiny_nli)
     assert again.entailment_many(pairs) == pytest.approx(probs)
     assert again.stats.calls == 0 and again.stats.cache_hits == 5
+
+
+def test_hf_causal_lm_judge_and_extractor_run_batched_and_cache(tiny_model_dir: Path, ctx) -> None:
+    """Plumbing of the local-model backends on the tiny model (its replies are not meaningful grades)."""
+    from knowrl.judges.hf_backends import HFExtractor, HFJudge
+
+    cache = LLMCache(ctx.warehouse)
+    judge = HFJudge(JudgeConfig(backend="hf", hf_model=str(tiny_model_dir)), cache)
+    items = [JudgeItem("Who wrote Hamlet?", ("Shakespeare",), answer) for answer in ("Shakespeare", "Marlowe")]
+    grades = judge.grade_many(items)
+    assert len(grades) == 2 and all(g is None or isinstance(g, Grade) for g in grades)
+    again = HFJudge(JudgeConfig(backend="hf", hf_model=str(tiny_model_dir)), cache)
+    assert again.grade_many(items) == grades and again.stats.cache_hits == 2 and again.stats.calls == 0
+    extractor = HFExtractor(ExtractorConfig(backend="hf", hf_model=str(tiny_model_dir)), cache)
+    facts = extractor.extract_many(["Penicillin was discovered by Fleming."])
+    assert len(facts) == 1 and isinstance(facts[0], list)
+    with pytest.raises(ValueError, match="needs judge.hf_model"):
+        HFJudge(JudgeConfig(backend="hf"), cache)
