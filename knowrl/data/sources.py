@@ -83,9 +83,15 @@ def _local_files(path: Path, file: str | None) -> tuple[Path, ...]:
 
 
 def resolve_source(
-    source: str, file: str | None, revision: str | None, cache_dir: Path, token: str | None = None
+    source: str,
+    file: str | None,
+    revision: str | None,
+    cache_dir: Path,
+    token: str | None = None,
+    split: str = "train",
 ) -> ResolvedSource:
-    """Pin a source to local files: a local path as it is, a Hub dataset by downloading `file` at `revision`."""
+    """Pin a source to local files: a local path as it is; a Hub dataset by downloading `file` at `revision`,
+    or, without a file, by loading `split` with `datasets` and writing it to a Parquet file in the cache."""
     local = Path(source).expanduser()
     if local.exists():
         files = _local_files(local, file)
@@ -95,9 +101,7 @@ def resolve_source(
             f"data source {source!r} is neither an existing local path nor a Hub dataset id (owner/name)"
         )
     if not file:
-        raise SourceError(
-            f"Hub dataset {source!r}: name the file to load with the *_file key (e.g. knowrl_RLdata.json)"
-        )
+        return _hub_split(source, split, revision, cache_dir, token)
     from huggingface_hub import hf_hub_download
 
     try:
@@ -120,6 +124,31 @@ def resolve_source(
     commit = downloaded.parent.name if downloaded.parent.parent.name == "snapshots" else revision
     files = (downloaded,)
     return ResolvedSource(source, files, commit, _hash_files(files))
+
+
+def _hub_split(source: str, split: str, revision: str | None, cache_dir: Path, token: str | None) -> ResolvedSource:
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(
+            source,
+            split=split,
+            revision=revision,
+            cache_dir=str(cache_dir / "datasets"),
+            token=token or os.environ.get("HF_TOKEN"),
+        )
+    except Exception as exc:  # datasets raises many types; say what was asked and how to fix it
+        raise SourceError(
+            f"could not load split {split!r} of Hub dataset {source!r} at revision {revision or 'main'}: "
+            f"{type(exc).__name__}: {exc}. Check the id, split and HF_TOKEN, name a file with the *_file key, "
+            "or point the recipe at a local copy."
+        ) from exc
+    # The dataset's fingerprint changes with its content: a new revision is a new version.
+    target = cache_dir / "splits" / f"{source.replace('/', '--')}-{split}-{dataset._fingerprint}.parquet"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dataset.to_parquet(str(target))
+    return ResolvedSource(source, (target,), revision, dataset._fingerprint[:16])
 
 
 def _read_json_file(path: Path) -> Iterator[RawRecord]:

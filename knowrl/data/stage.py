@@ -112,12 +112,12 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     cache_dir = ctx.paths.root / "hf-cache"
     token = os.environ.get("HF_TOKEN")
     ctx.progress(f"data: reading RL set from {cfg.rl_source}", 0.0)
-    rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, token)
+    rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, token, cfg.split)
     rl = _load("rl", rl_source, clean_rl_row, "question", cfg, tables)
     ref: dict[str, Any] = {"stage": "data", "rl": rl, "coldstart": None}
     if cfg.coldstart_source:
         ctx.progress(f"data: reading cold-start set from {cfg.coldstart_source}", 0.5)
-        cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, token)
+        cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, token, cfg.split)
         ref["coldstart"] = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
     ref["fingerprint"] = hashlib.sha256(
         f"{rl['fingerprint']}:{(ref['coldstart'] or {}).get('fingerprint')}".encode()
@@ -133,9 +133,11 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
 def probe_sources(cfg: DataConfig, ctx: StageContext) -> str:
     """A cheap fingerprint of the sources as they are now (file hashes or the Hub commit) for cache keys."""
     cache_dir = ctx.paths.root / "hf-cache"
-    parts = [resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir).source_fingerprint]
+    parts = [resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, split=cfg.split).source_fingerprint]
     if cfg.coldstart_source:
         parts.append(
-            resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir).source_fingerprint
+            resolve_source(
+                cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, split=cfg.split
+            ).source_fingerprint
         )
     return ":".join(parts)

@@ -102,8 +102,6 @@ def test_split_is_deterministic_by_seed() -> None:
 def test_bad_sources_name_the_fix(ctx, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="neither an existing local path nor a Hub dataset id"):
         run_data_stage(DataConfig(rl_source="./missing.json"), ctx)
-    with pytest.raises(SourceError, match="name the file"):
-        run_data_stage(DataConfig(rl_source="zjunlp/KnowRL-Train-Data"), ctx)
     bad = tmp_path / "x.txt"
     bad.write_text("hello")
     with pytest.raises(SourceError, match="unsupported file type"):
@@ -116,6 +114,9 @@ def test_hub_source_keeps_the_real_code_path(ctx, monkeypatch: pytest.MonkeyPatc
     cfg = DataConfig(rl_source="zjunlp/KnowRL-Train-Data", rl_file="knowrl_RLdata.json", revision="main")
     with pytest.raises(SourceError, match=r"knowrl_RLdata.json.*zjunlp/KnowRL-Train-Data.*revision main"):
         run_data_stage(cfg, ctx)
+    by_split = DataConfig(rl_source="zjunlp/KnowRL-Train-Data", revision="v2", split="train")
+    with pytest.raises(SourceError, match=r"split 'train' of Hub dataset 'zjunlp/KnowRL-Train-Data' at revision v2"):
+        run_data_stage(by_split, ctx)
 
 
 def test_alphanumeric_dedupe_key_catches_punctuation_variants(ctx, tmp_path: Path) -> None:

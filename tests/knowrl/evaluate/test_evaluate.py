@@ -117,3 +117,12 @@ def test_evaluate_stage_compares_stores_and_reports(ctx, tiny_model_dir: Path) -
     assert rows == [("aime", 5), ("gpqa", 6), ("simpleqa", 4), ("truthfulqa", 5)]  # one model id: one set of rows
     again = run_evaluate_stage(cfg, refs, ctx)
     assert again["cache_hits"] == 8 and again["comparison"] == ref["comparison"]
+
+
+def test_hub_benchmark_keeps_the_real_loading_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = BenchmarkSpec(name="gpqa", source="Idavidrein/gpqa", file="gpqa_diamond.csv", revision="main")
+    with pytest.raises(
+        BenchmarkError, match=r"gpqa from Hub dataset 'Idavidrein/gpqa' \(gpqa_diamond.csv, revision main"
+    ):
+        load_benchmark(spec, tmp_path)
