@@ -61,7 +61,7 @@ def build_card(
     body = f"""
 # {repo_id.split("/")[-1]}
 
-Trained with [knowrl-pipeline](https://github.com) using the KnowRL method (Ren et al., arXiv 2506.19807): cold-start
+Trained with knowrl-pipeline using the KnowRL method (Ren et al., arXiv 2506.19807): cold-start
 SFT, then GRPO with format, correctness and knowledge-grounded factuality rewards.
 
 ## Usage
