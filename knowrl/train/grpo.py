@@ -4,7 +4,6 @@ TRL's GRPOTrainer with LoRA. Resumes from the last complete checkpoint of the sa
 from __future__ import annotations
 
 import importlib.util
-import time
 from typing import Any
 
 from knowrl.config.stages import GRPOStageConfig
@@ -17,7 +16,7 @@ from knowrl.runtime import StageContext
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
 from knowrl.train.checkpoints import MarkCompleteCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
-from knowrl.train.runs import load_tokenizer, start_run
+from knowrl.train.runs import load_tokenizer, run_trainer, start_run
 from knowrl.train.settings import common_args, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
@@ -73,7 +72,7 @@ def run_grpo_stage(
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, PrinterCallback
+    from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
     rl_fp = refs["data"]["rl"]["fingerprint"]
@@ -107,11 +106,7 @@ def run_grpo_stage(
         f"{[r.name for r in cfg.rewards]}, run {run_dir}",
         0.0,
     )
-    trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    train_s = time.perf_counter() - started
-    log_cb.flush()
+    result, train_s = run_trainer(trainer, resume, log_cb)
     if not trainer.accelerator.is_main_process:
         return {}  # rank 0 saves the artifact and returns the reference
     rewards = logs.series(run_key, "reward")

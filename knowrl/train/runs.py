@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,15 @@ def load_tokenizer(path: str | Path) -> Any:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def run_trainer(trainer: Any, resume: Path | None, log_cb: Any) -> tuple[Any, float]:
+    """Train (resuming when a checkpoint is given); returns the train output and the seconds it took."""
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - started
+    log_cb.flush()
+    return result, seconds

@@ -3,7 +3,6 @@ assistant tokens only. Resumes from the last complete checkpoint of the same run
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from knowrl.config.stages import SFTStageConfig
@@ -13,7 +12,7 @@ from knowrl.runtime import StageContext
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
 from knowrl.train.checkpoints import MarkCompleteCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
-from knowrl.train.runs import load_tokenizer, start_run
+from knowrl.train.runs import load_tokenizer, run_trainer, start_run
 from knowrl.train.sampling import format_share
 from knowrl.train.settings import common_args, lora_config
 from storage.datasets import DatasetTables
@@ -38,7 +37,7 @@ def run_sft_stage(
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, PrinterCallback
+    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
     if not data_ref.get("coldstart"):
@@ -74,11 +73,7 @@ def run_sft_stage(
         callbacks=[MarkCompleteCallback(), log_cb, ProgressCallback("sft", ctx.progress), *(extra_callbacks or [])],
     )
     ctx.progress(f"sft: {len(rows)} conversations, base {base.name}, run {run_dir}", 0.0)
-    trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    train_s = time.perf_counter() - started
-    log_cb.flush()
+    result, train_s = run_trainer(trainer, resume, log_cb)
     if not trainer.accelerator.is_main_process:
         return {}  # rank 0 saves the artifact and returns the reference
     after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
