@@ -100,29 +100,20 @@ class DatasetTables:
         if split is not None:
             query += " AND split = ?"
             params.append(split)
-        with self.warehouse.connect() as con:
-            result = con.execute(query + " ORDER BY source_row", params)
-            names = [d[0] for d in result.description]
-            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        return self.warehouse.query(query + " ORDER BY source_row", params)
 
     def quarantine(self, load_id: str) -> list[dict[str, Any]]:
-        with self.warehouse.connect() as con:
-            result = con.execute(
-                "SELECT kind, source, source_row, reason, raw FROM quarantine WHERE load_id = ? ORDER BY source_row",
-                [load_id],
-            )
-            names = [d[0] for d in result.description]
-            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        return self.warehouse.query(
+            "SELECT kind, source, source_row, reason, raw FROM quarantine WHERE load_id = ? ORDER BY source_row",
+            [load_id],
+        )
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
-        with self.warehouse.connect() as con:
-            result = con.execute(
-                "SELECT kind, source, revision, fingerprint, n_read, n_accepted, n_quarantined, is_new_version, "
-                "loaded_at FROM dataset_loads ORDER BY loaded_at DESC LIMIT ?",
-                [limit],
-            )
-            names = [d[0] for d in result.description]
-            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        return self.warehouse.query(
+            "SELECT kind, source, revision, fingerprint, n_read, n_accepted, n_quarantined, is_new_version, "
+            "loaded_at FROM dataset_loads ORDER BY loaded_at DESC LIMIT ?",
+            [limit],
+        )
 
 
 def dumps_raw(value: Any) -> str:

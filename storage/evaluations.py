@@ -15,14 +15,11 @@ class EvalTables:
         self.warehouse = warehouse
 
     def items(self, eval_key: str) -> list[dict[str, Any]]:
-        with self.warehouse.connect() as con:
-            result = con.execute(
-                "SELECT item_id, question, generation, answer, parse_status, grade, score, details "
-                "FROM eval_items WHERE eval_key = ? ORDER BY created_at, item_id",
-                [eval_key],
-            )
-            names = [d[0] for d in result.description]
-            rows = [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+        rows = self.warehouse.query(
+            "SELECT item_id, question, generation, answer, parse_status, grade, score, details "
+            "FROM eval_items WHERE eval_key = ? ORDER BY created_at, item_id",
+            [eval_key],
+        )
         for row in rows:
             row["details"] = json.loads(row["details"]) if row["details"] else {}
         return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -42,6 +43,13 @@ class Warehouse:
             yield con
         finally:
             con.close()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts keyed by column name."""
+        with self.connect() as con:
+            result = con.execute(sql, params or [])
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
     def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
