@@ -39,12 +39,7 @@ def _headline(stage: str, ref: dict[str, Any]) -> str:
             f"{m['steps']} steps in {m['train_seconds']}s"
         )
     if stage == "evaluate":
-        parts = []
-        for bench, metrics in ref["comparison"].items():
-            key = "incorrect_rate" if "incorrect_rate" in metrics else "accuracy"
-            row = metrics[key]
-            parts.append(f"{bench} {key} {row['base']:.2f}->{row['trained']:.2f}")
-        return "; ".join(parts) + f" (report {ref['report_path']})"
+        return f"{ref['summary']} (report {ref['report_path']})"
     if stage == "publish":
         return f"pushed {ref['url']}" if ref["pushed"] else f"bundle (not pushed) at {ref['bundle_path']}"
     return ""

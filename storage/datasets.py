@@ -89,7 +89,9 @@ class DatasetTables:
         return load_id, seen == 0
 
     def rl_rows(self, fingerprint: str, split: str | None = "train") -> list[dict[str, Any]]:
-        return self._rows("rl_rows", "row_id, question, answers, titles, split", fingerprint, split)
+        # Rows loaded before the topic column existed get their titles joined as the topic.
+        columns = "row_id, question, answers, titles, coalesce(topic, array_to_string(titles, ';')) AS topic, split"
+        return self._rows("rl_rows", columns, fingerprint, split)
 
     def coldstart_rows(self, fingerprint: str, split: str | None = "train") -> list[dict[str, Any]]:
         return self._rows("coldstart_rows", "row_id, prompt, response, split", fingerprint, split)

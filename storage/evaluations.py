@@ -16,7 +16,7 @@ class EvalTables:
 
     def items(self, eval_key: str) -> list[dict[str, Any]]:
         rows = self.warehouse.query(
-            "SELECT item_id, question, generation, answer, parse_status, grade, score, details "
+            "SELECT item_id, question, generation, answer, parse_status, followed_format, grade, score, details "
             "FROM eval_items WHERE eval_key = ? ORDER BY created_at, item_id",
             [eval_key],
         )
@@ -53,8 +53,10 @@ class EvalTables:
                 )
                 con.register("incoming", table)
                 con.execute(
-                    "INSERT INTO eval_items SELECT eval_key, model_id, benchmark, benchmark_fingerprint, item_id, "
-                    "question, generation, answer, parse_status, grade, score, details, now() FROM incoming"
+                    "INSERT INTO eval_items (eval_key, model_id, benchmark, benchmark_fingerprint, item_id, question, "
+                    "generation, answer, parse_status, grade, score, details, created_at, followed_format) "
+                    "SELECT eval_key, model_id, benchmark, benchmark_fingerprint, item_id, question, generation, "
+                    "answer, parse_status, grade, score, details, now(), followed_format FROM incoming"
                 )
                 con.unregister("incoming")
                 con.executemany(

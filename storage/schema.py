@@ -89,6 +89,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 pushed BOOLEAN NOT NULL, url VARCHAR, published_at TIMESTAMP NOT NULL)""",
         ],
     ),
+    (
+        6,
+        "topic of RL rows",
+        # The question's title string as in the data: the authors' retrieval topic (query = topic + " " + fact).
+        ["ALTER TABLE rl_rows ADD COLUMN topic VARCHAR"],
+    ),
+    (
+        7,
+        "format compliance of evaluated outputs",
+        ["ALTER TABLE eval_items ADD COLUMN followed_format BOOLEAN"],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -12,7 +12,10 @@ class _Strict(BaseModel):
 
 
 class EndpointConfig(_Strict):
-    """An OpenAI-compatible endpoint. The key is read from the named environment variable at call time."""
+    """An OpenAI-compatible endpoint. The key is read from the named environment variable at call time.
+
+    Retries (with exponential backoff that honours Retry-After) and timeouts are the `openai` client's own.
+    """
 
     base_url: str = "https://api.openai.com/v1"
     model: str = "gpt-4o-mini"
@@ -20,7 +23,6 @@ class EndpointConfig(_Strict):
     concurrency: int = Field(16, ge=1)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
-    backoff_s: float = Field(0.5, ge=0)
 
 
 class JudgeConfig(_Strict):
@@ -28,13 +30,21 @@ class JudgeConfig(_Strict):
     endpoint: EndpointConfig = EndpointConfig()
     hf_model: str | None = None
     numeric_tolerance: float = Field(0.01, ge=0)
+    prompt_file: str | None = Field(
+        None,
+        description="a grading template to use instead of ours, with {question}, {target} (or {gold_answer}) and "
+        "{predicted_answer} (or {answer}): e.g. the KnowRL authors' or SimpleQA's own grader prompt",
+    )
+    max_tokens: int = Field(4096, ge=1, description="upper bound on a grade reply (the authors allow 4096)")
 
 
 class ExtractorConfig(_Strict):
     backend: Literal["rules", "openai", "hf"] = "rules"
     endpoint: EndpointConfig = EndpointConfig()
     hf_model: str | None = None
-    max_facts: int = Field(32, ge=1)
+    max_facts: int | None = Field(None, ge=1, description="cap on facts per completion; none by default")
+    prompt_file: str | None = Field(None, description="an extraction template to use instead of ours, with {text}")
+    max_tokens: int = Field(4096, ge=1, description="upper bound on an extraction reply (the authors allow 4096)")
 
 
 class VerifierConfig(_Strict):
@@ -45,3 +55,6 @@ class VerifierConfig(_Strict):
     batch_size: int = Field(32, ge=1)
     lexical_min_overlap: float = Field(0.6, ge=0, le=1)
     top_k: int = Field(5, ge=1)
+    query: Literal["topic_and_fact", "fact"] = Field(
+        "topic_and_fact", description="retrieval query: the question's title string + ' ' + the fact (the authors')"
+    )

@@ -54,8 +54,14 @@ class KnowledgeConfig(_Strict):
     scope: Literal["needed", "all"] = "needed"
     passage_max_tokens: int = Field(256, ge=8)
     backend: Literal["bm25", "dense"] = "bm25"
-    dense_model: str | None = None
-    top_k: int = Field(5, ge=1)
+    dense_model: str | None = Field(
+        None, description="a sentence-transformers model, e.g. sentence-transformers/gtr-t5-large (the authors')"
+    )
+    drop_questions_without_titles: bool = Field(
+        False,
+        description="leave questions none of whose titles is in the store out of GRPO training (their facts can "
+        "never be supported); the count is in the knowledge report either way",
+    )
 
 
 class LoraSettings(_Strict):
@@ -128,12 +134,21 @@ class GRPOStageConfig(_TrainerSettings):
 
 
 class BenchmarkSpec(_Strict):
-    name: Literal["truthfulqa", "simpleqa", "chinese_simpleqa", "gpqa", "aime"]
+    name: Literal["truthfulqa", "simpleqa", "chinese_simpleqa", "gpqa", "aime"] = Field(
+        description="the benchmark's kind: how its file is read, prompted and graded"
+    )
+    label: str | None = Field(None, description="name in reports (default: name); two sets of one kind need labels")
     source: str = Field(description="Hub dataset id or local file")
     file: str | None = None
     revision: str | None = None
     split: str = "test"
     limit: int | None = Field(None, ge=1)
+    prompt_suffix: str = Field("", description='appended to every question, e.g. "Let\'s think step by step"')
+    judge_prompt_file: str | None = Field(None, description="grading template for this benchmark (QA kinds)")
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 class EvaluateConfig(_Strict):
@@ -142,11 +157,21 @@ class EvaluateConfig(_Strict):
     batch_size: int = Field(8, ge=1)
     use_vllm: bool = False
     judge: JudgeConfig = JudgeConfig()
+    # method: every model gets the method's system prompt (the same prompt for all three); none: no system prompt
+    system_prompt: Literal["method", "none"] = "method"
     bootstrap_samples: int = Field(1000, ge=10)
     seed: int = 0
     # base: the SFT stage's base model; last_published: the model of the newest publication (pushed, or the
     # newest dry-run bundle), falling back to base when nothing was published yet (scheduled retraining).
     baseline: Literal["base", "last_published"] = "base"
+
+    @model_validator(mode="after")
+    def _labels_unique(self) -> EvaluateConfig:
+        keys = [b.key for b in self.benchmarks]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"benchmarks {duplicates} appear twice: give each a distinct `label`")
+        return self
 
 
 class PublishConfig(_Strict):

@@ -67,7 +67,9 @@ def clean_rl_row(record: dict[str, Any], rules: DataRules) -> dict[str, Any]:
         raise RowRejected(f"answer longer than {rules.max_answer_chars} characters")
     if len(titles) > rules.max_titles:
         raise RowRejected(f"{len(titles)} titles, more than max_titles={rules.max_titles}")
-    return {"question": question, "answers": answers, "titles": titles}
+    # The title string as given (one title, or several joined by ";"): the retrieval topic of the method.
+    topic = norm(title_value if isinstance(title_value, str) else ";".join(str(t) for t in title_value))
+    return {"question": question, "answers": answers, "titles": titles, "topic": topic}
 
 
 def _conversation_turns(record: dict[str, Any]) -> tuple[str, str]:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,13 @@ from knowrl.config.stages import BenchmarkSpec
 from knowrl.data.sources import is_hub_id
 
 LETTERS = "ABCD"
+NO_COMMENT = "I have no comment."  # a true reference of every TruthfulQA question, as in the set's own evaluation
+GPQA_FINAL_LINE = "The correct answer is ({letter})"
+GPQA_INSTRUCTION = (
+    "Think it through, then end your reply with a last line of exactly this form: The correct answer is (X), "
+    "where X is the letter of your choice."
+)
+AIME_INSTRUCTION = "Reason step by step, and put your final answer within \\boxed{}."
 
 
 class BenchmarkError(ValueError):
@@ -27,16 +34,18 @@ class BenchmarkError(ValueError):
 @dataclass(frozen=True)
 class EvalItem:
     item_id: str
-    question: str
+    question: str  # the question as the benchmark states it
     gold: list[str]
-    kind: str  # qa | mc | integer
+    kind: str  # qa | truthfulqa | mc | integer
     incorrect: list[str] = field(default_factory=list)
     choices: list[str] = field(default_factory=list)
+    prompt: str = ""  # what the model is asked: the question, its choices and instruction, the suffix
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    name: str
+    name: str  # the kind (simpleqa, gpqa, ...)
+    key: str  # the label in reports
     items: list[EvalItem]
     fingerprint: str
 
@@ -127,13 +136,13 @@ def _truthfulqa(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
     )
     items = []
     for row in rows:
-        gold = list(dict.fromkeys([str(row[best]).strip(), *_split_answers(row[correct])]))
+        gold = list(dict.fromkeys([str(row[best]).strip(), *_split_answers(row[correct]), NO_COMMENT]))
         items.append(
             EvalItem(
                 _item_id("truthfulqa", row[q]),
                 str(row[q]),
                 [g for g in gold if g],
-                "qa",
+                "truthfulqa",
                 incorrect=_split_answers(row[incorrect]),
             )
         )
@@ -162,8 +171,8 @@ def _gpqa(rows: list[dict[str, Any]], where: str, seed: int) -> list[EvalItem]:
         choices = [options[i] for i in order]
         letter = LETTERS[order.index(0)]
         text = question + "\n" + "\n".join(f"({LETTERS[i]}) {choice}" for i, choice in enumerate(choices))
-        text += "\nAnswer with the letter of the correct option."
-        items.append(EvalItem(_item_id("gpqa", question), text, [letter], "mc", choices=choices))
+        text += "\n" + GPQA_INSTRUCTION
+        items.append(EvalItem(_item_id("gpqa", question), question, [letter], "mc", choices=choices, prompt=text))
     return items
 
 
@@ -175,7 +184,9 @@ def _aime(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
             value = int(str(row[a]).strip())
         except ValueError as exc:
             raise BenchmarkError(f"aime at {where}: answer {row[a]!r} is not an integer") from exc
-        items.append(EvalItem(_item_id("aime", str(row[q])), str(row[q]), [str(value)], "integer"))
+        question = str(row[q])
+        prompt = f"{question}\n{AIME_INSTRUCTION}"
+        items.append(EvalItem(_item_id("aime", question), question, [str(value)], "integer", prompt=prompt))
     return items
 
 
@@ -199,5 +210,6 @@ def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Bench
     else:
         items = _aime(rows, where)
     items = items[: spec.limit] if spec.limit else items
-    digest = hashlib.sha256(json.dumps([[i.item_id, i.question, i.gold] for i in items]).encode()).hexdigest()[:16]
-    return Benchmark(spec.name, items, digest)
+    items = [replace(i, prompt=(i.prompt or i.question) + spec.prompt_suffix) for i in items]
+    digest = hashlib.sha256(json.dumps([[i.item_id, i.prompt, i.gold] for i in items]).encode()).hexdigest()[:16]
+    return Benchmark(spec.name, spec.key, items, digest)

@@ -1,13 +1,25 @@
-"""Benchmark metrics and the paired bootstrap interval of (trained - base) differences."""
+"""Benchmark metrics, which way each one is better, and paired bootstrap intervals of differences."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-# Metrics where lower is better; the report and the publish gate read this.
-LOWER_IS_BETTER = {"incorrect_rate", "not_attempted_rate"}
+# +1: higher is better; -1: lower is better; 0: no bad direction. A higher refusal (not attempted) rate is the
+# method's intended effect where the model does not know, and a lower one is not a regression either: the gate
+# refuses to gate on it.
+DIRECTION: dict[str, int] = {
+    "correct_rate": 1,
+    "incorrect_rate": -1,
+    "not_attempted_rate": 0,
+    "correct_given_attempted": 1,
+    "f1": 1,
+    "accuracy": 1,
+    "format_rate": 1,
+    "unparseable_grades": -1,
+    **{f"{m}_{s}": 1 for m in ("bleu", "rouge1", "rouge2", "rougeL") for s in ("acc", "diff", "max")},
+}
 
 
 def _rate(grades: list[str | None], value: str) -> float:
@@ -31,53 +43,47 @@ def qa_metrics(grades: list[str | None]) -> dict[str, float]:
     }
 
 
-def accuracy(scores: list[float]) -> dict[str, float]:
-    return {"accuracy": float(np.mean(scores)) if scores else 0.0}
+def benchmark_metrics(kind: str, items: list[dict[str, Any]]) -> dict[str, float]:
+    """Metrics of one model on one benchmark, from its scored items (dicts as stored in the warehouse)."""
+    metrics: dict[str, float] = {}
+    if kind == "qa":
+        metrics.update(qa_metrics([i["grade"] for i in items]))
+        metrics["unparseable_grades"] = float(sum(bool(i["details"].get("unparseable_grade")) for i in items))
+    elif kind == "truthfulqa":
+        for name in DIRECTION:
+            if name.startswith(("bleu", "rouge")):
+                metrics[name] = float(np.mean([i["details"][name] for i in items])) if items else 0.0
+    else:
+        metrics["accuracy"] = float(np.mean([i["score"] for i in items])) if items else 0.0
+    metrics["format_rate"] = float(np.mean([bool(i["followed_format"]) for i in items])) if items else 0.0
+    return metrics
 
 
-def truthfulqa_extra(details: list[dict[str, float]]) -> dict[str, float]:
-    if not details:
-        return {}
-    return {
-        "bleu_diff": float(np.mean([d["bleu_diff"] for d in details])),
-        "rouge_diff": float(np.mean([d["rouge_diff"] for d in details])),
-        "bleu_acc": float(np.mean([d["bleu_diff"] > 0 for d in details])),
-        "rouge_acc": float(np.mean([d["rouge_diff"] > 0 for d in details])),
-    }
-
-
-def per_item_values(metric: str, grades: list[str | None], details: list[dict[str, float]]) -> list[float] | None:
-    """The per-item quantity whose mean is the metric, for bootstrapping (None when not a mean)."""
-    by_grade = {
-        "correct_rate": "correct",
-        "incorrect_rate": "incorrect",
-        "not_attempted_rate": "not_attempted",
-        "accuracy": "correct",
-    }
+def per_item_values(metric: str, items: list[dict[str, Any]]) -> list[float] | None:
+    """The per-item quantity whose mean is the metric, for bootstrapping (None when the metric is not a mean)."""
+    by_grade = {"correct_rate": "correct", "incorrect_rate": "incorrect", "not_attempted_rate": "not_attempted"}
     if metric in by_grade:
-        return [1.0 if g == by_grade[metric] else 0.0 for g in grades]
-    if metric in ("bleu_diff", "rouge_diff") and details:
-        return [d[metric] for d in details]
-    if metric in ("bleu_acc", "rouge_acc") and details:
-        key = metric.replace("acc", "diff")
-        return [1.0 if d[key] > 0 else 0.0 for d in details]
+        return [1.0 if i["grade"] == by_grade[metric] else 0.0 for i in items]
+    if metric == "accuracy":
+        return [float(i["score"] or 0.0) for i in items]
+    if metric == "format_rate":
+        return [1.0 if i["followed_format"] else 0.0 for i in items]
+    if metric.startswith(("bleu", "rouge")):
+        return [float(i["details"][metric]) for i in items]
     return None
 
 
-def bootstrap_diff(
-    base: list[float],
-    trained: list[float],
-    samples: int,
-    seed: int,
-    statistic: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> tuple[float, float, float]:
-    """Mean difference (trained - base) over paired items and its 95% percentile interval."""
-    a, b = np.asarray(base, dtype=float), np.asarray(trained, dtype=float)
+def bootstrap_diff(base: list[float], other: list[float], samples: int, seed: int) -> tuple[float, float, float]:
+    """Mean paired difference (other - base) and its 95% percentile bootstrap interval (scipy.stats.bootstrap)."""
+    from scipy.stats import bootstrap
+
+    a, b = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
     if len(a) != len(b) or len(a) == 0:
         raise ValueError(f"bootstrap needs paired, non-empty samples; got {len(a)} and {len(b)}")
     diff = b - a
+    mean = float(diff.mean())
+    if np.ptp(diff) == 0:  # every item moved the same way: the interval is that one value
+        return mean, mean, mean
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diff), size=(samples, len(diff)))
-    means = diff[idx].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(low), float(high)
+    result = bootstrap((diff,), np.mean, n_resamples=samples, confidence_level=0.95, method="percentile", rng=rng)
+    return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)

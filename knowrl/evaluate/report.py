@@ -1,4 +1,5 @@
-"""The evaluation report: a Markdown table (base, trained, difference, 95% CI) and a grade chart."""
+"""The evaluation report: a Markdown table (base, SFT, GRPO, and each pair's difference with its 95% interval)
+and a chart of the three models side by side per benchmark."""
 
 from __future__ import annotations
 
@@ -10,63 +11,74 @@ import matplotlib
 matplotlib.use("Agg")  # headless workers: no display
 import matplotlib.pyplot as plt
 
-from knowrl.evaluate.metrics import LOWER_IS_BETTER
+from knowrl.evaluate.metrics import DIRECTION
+
+LABELS = {"base": "base", "sft": "SFT (no KnowRL)", "grpo": "GRPO (KnowRL)"}
 
 
-def markdown_report(comparison: dict[str, dict[str, dict[str, Any]]], models: dict[str, str]) -> str:
+def _diff(cell: dict[str, Any]) -> str:
+    ci = f" [{cell['ci_low']:+.3f}, {cell['ci_high']:+.3f}]" if cell.get("ci_low") is not None else ""
+    return f"{cell['diff']:+.3f}{ci}"
+
+
+def markdown_report(comparison: dict[str, dict[str, Any]], models: dict[str, str], summary: str) -> str:
+    better = lambda d: ", ".join(sorted(m for m, v in DIRECTION.items() if v == d))  # noqa: E731
     lines = [
-        "# Evaluation: base vs trained",
+        "# Evaluation: base, SFT (cold start, without KnowRL) and GRPO (KnowRL)",
         "",
-        f"- base model: `{models['base']}`",
-        f"- trained model: `{models['trained']}`",
+        f"**Result:** {summary}",
         "",
-        "Difference is trained minus base, with a paired bootstrap 95% interval. "
-        f"Lower is better for: {', '.join(sorted(LOWER_IS_BETTER))}.",
+        *(f"- {LABELS[label]}: `{Path(path).name}`" for label, path in models.items()),
         "",
-        "| benchmark | metric | base | trained | difference | 95% CI |",
-        "|---|---|---|---|---|---|",
+        "Differences are paired (same items), with a bootstrap 95% interval. "
+        f"Lower is better for: {better(-1)}. No bad direction (the method intends more refusals where the model "
+        f"does not know): {better(0)}.",
+        "",
+        "| benchmark | metric | base | SFT | GRPO | GRPO - SFT | GRPO - base | SFT - base |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for bench, metrics in comparison.items():
-        for metric, row in metrics.items():
-            ci = f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]" if row.get("ci_low") is not None else "n/a"
+    for bench, entry in comparison.items():
+        for metric, row in entry["metrics"].items():
             lines.append(
-                f"| {bench} | {metric} | {row['base']:.3f} | {row['trained']:.3f} | {row['diff']:+.3f} | {ci} |"
+                f"| {bench} | {metric} | {row['base']:.3f} | {row['sft']:.3f} | {row['grpo']:.3f} | "
+                f"{_diff(row['grpo-sft'])} | {_diff(row['grpo-base'])} | {_diff(row['sft-base'])} |"
             )
     return "\n".join(lines) + "\n"
 
 
-def grade_chart(comparison: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
-    """Incorrect / correct / not attempted per benchmark, base and trained side by side (stacked bars)."""
+def grade_chart(comparison: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Correct / incorrect / not attempted per benchmark, base, SFT and GRPO side by side (stacked bars)."""
     benches = list(comparison)
-    fig, ax = plt.subplots(figsize=(max(5, 1.9 * len(benches)), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 2.6 * len(benches)), 3.8))
     colours = {"correct": "#4c9a2a", "incorrect": "#c0392b", "not_attempted": "#9e9e9e"}
-    width = 0.38
+    hatches = {"base": None, "sft": "..", "grpo": "//"}
+    width = 0.27
     for b, bench in enumerate(benches):
-        metrics = comparison[bench]
-        for m, (model, offset) in enumerate((("base", -width / 2), ("trained", width / 2))):
+        metrics = comparison[bench]["metrics"]
+        for m, model in enumerate(("base", "sft", "grpo")):
             if "correct_rate" in metrics:
                 parts = {g: metrics[f"{g}_rate"][model] for g in colours}
             else:
-                acc = metrics["accuracy"][model]
-                parts = {"correct": acc, "incorrect": 1 - acc, "not_attempted": 0.0}
+                score = metrics["accuracy" if "accuracy" in metrics else "bleu_acc"][model]
+                parts = {"correct": score, "incorrect": 1 - score, "not_attempted": 0.0}
             bottom = 0.0
             for grade, value in parts.items():
                 ax.bar(
-                    b + offset,
+                    b + (m - 1) * width,
                     value,
                     width,
                     bottom=bottom,
                     color=colours[grade],
                     label=grade.replace("_", " ") if b == 0 and m == 0 else None,
-                    hatch="//" if model == "trained" else None,
+                    hatch=hatches[model],
                     edgecolor="white",
                 )
                 bottom += value
-    ax.set_xticks(range(len(benches)), [f"{b}\n(base | trained)" for b in benches])
+    ax.set_xticks(range(len(benches)), [f"{b}\n(base | SFT | GRPO)" for b in benches], fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("share of items")
     ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("Grades per benchmark (hatched: trained)")
+    ax.set_title("Grades per benchmark: base, SFT (dotted), GRPO (hatched)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

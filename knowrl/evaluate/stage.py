@@ -1,4 +1,8 @@
-"""Run the evaluate stage: both models on the same items, every answer stored, compared with intervals."""
+"""Run the evaluate stage: the base, the cold-start SFT and the GRPO model on the same items, every answer
+stored, compared pairwise with bootstrap intervals.
+
+The SFT model is the paper's "without KnowRL" ablation: GRPO against SFT is the method's own effect.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-from knowrl.config.stages import EvaluateConfig
+from knowrl.config.stages import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.benchmarks import Benchmark, load_benchmark
-from knowrl.evaluate.generation import generate
-from knowrl.evaluate.metrics import accuracy, bootstrap_diff, per_item_values, qa_metrics, truthfulqa_extra
+from knowrl.evaluate.generation import Generator
+from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values
 from knowrl.evaluate.report import grade_chart, markdown_report
 from knowrl.evaluate.scoring import score_items
+from knowrl.evaluate.summary import effect_summary
 from knowrl.judges import build_judge
+from knowrl.judges.base import Judge
+from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
+from knowrl.method.prompts import chat_messages
 from knowrl.runtime import StageContext
 from storage.evaluations import EvalTables
 from storage.llm_cache import LLMCache
 from storage.publications import Publications
+
+MODELS = ("base", "sft", "grpo")
+PAIRS = (("sft", "base"), ("grpo", "base"), ("grpo", "sft"))  # (model, compared with)
+DEFAULT_GRADERS = {"simpleqa": SIMPLEQA_GRADER, "chinese_simpleqa": CHINESE_SIMPLEQA_GRADER, "aime": SIMPLEQA_GRADER}
 
 
 def model_id(path: str | Path) -> str:
@@ -25,61 +37,77 @@ def model_id(path: str | Path) -> str:
     return hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
 
 
-def benchmark_metrics(name: str, items: list[dict[str, Any]]) -> dict[str, float]:
-    grades = [i["grade"] for i in items]
-    if name in ("gpqa", "aime"):
-        return accuracy([i["score"] for i in items])
-    metrics = qa_metrics(grades)
-    if name == "truthfulqa":
-        metrics.update(truthfulqa_extra([i["details"] for i in items]))
-    return metrics
+def grading_template(cfg: EvaluateConfig, spec: BenchmarkSpec) -> Template:
+    prompt_file = spec.judge_prompt_file or cfg.judge.prompt_file
+    return grader_template(prompt_file, DEFAULT_GRADERS.get(spec.name, SIMPLEQA_GRADER))
 
 
-def evaluate_model(
-    cfg: EvaluateConfig, ctx: StageContext, model_path: str, bench: Benchmark, judge: Any, label: str
-) -> tuple[list[dict[str, Any]], bool]:
-    """Items of one model on one benchmark: from the warehouse when already evaluated, else generated now."""
-    tables = EvalTables(ctx.warehouse)
-    generation_config = {"max_new_tokens": cfg.max_new_tokens, "judge": cfg.judge.model_dump(mode="json")}
-    key_src = json.dumps([model_id(model_path), bench.name, bench.fingerprint, generation_config], sort_keys=True)
-    eval_key = hashlib.sha256(key_src.encode()).hexdigest()[:24]
-    existing = tables.items(eval_key)
-    if len(existing) == len(bench.items):
-        return existing, True
-    total = len(bench.items)
-    generations = generate(
-        Path(model_path),
-        [i.question for i in bench.items],
-        cfg.max_new_tokens,
-        cfg.batch_size,
-        cfg.use_vllm,
-        progress=lambda n: ctx.progress(f"evaluate: {label} on {bench.name}: {n}/{total} generated", None),
-    )
-    scored = score_items(bench.name, bench.items, generations, judge)
-    items = [vars(s) for s in scored]
-    tables.store(
-        eval_key, model_id(model_path), bench.name, bench.fingerprint, items, benchmark_metrics(bench.name, items)
-    )
-    return tables.items(eval_key), False
+def conversation(cfg: EvaluateConfig, prompt: str) -> list[dict[str, str]]:
+    return chat_messages(prompt) if cfg.system_prompt == "method" else [{"role": "user", "content": prompt}]
 
 
-def compare(
-    name: str, base: list[dict[str, Any]], trained: list[dict[str, Any]], cfg: EvaluateConfig
-) -> dict[str, Any]:
-    base_metrics, trained_metrics = benchmark_metrics(name, base), benchmark_metrics(name, trained)
-    rows = {}
-    for metric, base_value in base_metrics.items():
-        row: dict[str, Any] = {
-            "base": base_value,
-            "trained": trained_metrics[metric],
-            "diff": trained_metrics[metric] - base_value,
-            "ci_low": None,
-            "ci_high": None,
+class BenchmarkRun:
+    """One benchmark with its judge, and the warehouse key of each model's answers to it."""
+
+    def __init__(self, cfg: EvaluateConfig, spec: BenchmarkSpec, bench: Benchmark, judge: Judge) -> None:
+        self.spec, self.bench, self.judge = spec, bench, judge
+        self.template = grading_template(cfg, spec)
+        self.settings = {
+            "max_new_tokens": cfg.max_new_tokens,
+            "system_prompt": cfg.system_prompt,
+            "judge": cfg.judge.model_dump(mode="json"),
+            "grader": hashlib.sha256(self.template.text.encode()).hexdigest()[:16],
         }
-        a = per_item_values(metric, [i["grade"] for i in base], [i["details"] for i in base])
-        b = per_item_values(metric, [i["grade"] for i in trained], [i["details"] for i in trained])
-        if a is not None and b is not None:
-            _, row["ci_low"], row["ci_high"] = bootstrap_diff(a, b, cfg.bootstrap_samples, cfg.seed)
+
+    def eval_key(self, path: str) -> str:
+        source = json.dumps([model_id(path), self.bench.key, self.bench.fingerprint, self.settings], sort_keys=True)
+        return hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def evaluate_models(
+    cfg: EvaluateConfig, ctx: StageContext, models: dict[str, str], runs: list[BenchmarkRun]
+) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], int]:
+    """Items per benchmark and model: from the warehouse when already evaluated, else generated and graded now.
+    Each model is loaded once for all the benchmarks it still has to answer."""
+    tables = EvalTables(ctx.warehouse)
+    results: dict[str, dict[str, list[dict[str, Any]]]] = {run.bench.key: {} for run in runs}
+    cache_hits = 0
+    for label, path in models.items():
+        generator = Generator(Path(path), cfg.use_vllm)
+        for run in runs:
+            key, bench = run.eval_key(path), run.bench
+            items = tables.items(key)
+            if len(items) == len(bench.items):
+                results[bench.key][label] = items
+                cache_hits += 1
+                continue
+            where = f"evaluate: {label} on {bench.key} ({len(bench.items)} items)"
+            generations = generator.generate(
+                [conversation(cfg, i.prompt) for i in bench.items],
+                cfg.max_new_tokens,
+                cfg.batch_size,
+                progress=lambda n, w=where: ctx.progress(f"{w}: {n} generated", None),
+            )
+            integer_judge = run.judge if cfg.judge.backend != "rules" else None
+            scored = [vars(s) for s in score_items(bench.items, generations, run.judge, integer_judge)]
+            metrics = benchmark_metrics(bench.items[0].kind if bench.items else "qa", scored)
+            tables.store(key, model_id(path), bench.key, bench.fingerprint, scored, metrics)
+            results[bench.key][label] = tables.items(key)
+    return results, cache_hits
+
+
+def compare(kind: str, per_model: dict[str, list[dict[str, Any]]], cfg: EvaluateConfig) -> dict[str, Any]:
+    """metric -> each model's value, and each pair's paired difference with its 95% interval."""
+    metrics = {label: benchmark_metrics(kind, items) for label, items in per_model.items()}
+    rows: dict[str, Any] = {}
+    for metric in metrics["base"]:
+        row: dict[str, Any] = {label: metrics[label][metric] for label in MODELS}
+        for model, other in PAIRS:
+            a, b = per_item_values(metric, per_model[other]), per_item_values(metric, per_model[model])
+            diff = {"diff": metrics[model][metric] - metrics[other][metric], "ci_low": None, "ci_high": None}
+            if a is not None and b is not None:
+                _, diff["ci_low"], diff["ci_high"] = bootstrap_diff(a, b, cfg.bootstrap_samples, cfg.seed)
+            row[f"{model}-{other}"] = diff
         rows[metric] = row
     return rows
 
@@ -96,20 +124,25 @@ def baseline_model(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: St
 
 
 def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> dict[str, Any]:
-    models = {"base": baseline_model(cfg, refs, ctx), "trained": refs["grpo"]["model_path"]}
-    judge = build_judge(cfg.judge, LLMCache(ctx.warehouse))
-    comparison: dict[str, dict[str, Any]] = {}
-    cache_hits, fingerprints = 0, {}
-    for n, spec in enumerate(cfg.benchmarks):
+    models = {
+        "base": baseline_model(cfg, refs, ctx),
+        "sft": refs["sft"]["model_path"],
+        "grpo": refs["grpo"]["model_path"],
+    }
+    cache = LLMCache(ctx.warehouse)
+    runs = []
+    for spec in cfg.benchmarks:
         bench = load_benchmark(spec, ctx.paths.root / "hf-cache", cfg.seed)
-        fingerprints[bench.name] = bench.fingerprint
-        ctx.progress(f"evaluate: {bench.name} ({len(bench.items)} items)", n / len(cfg.benchmarks))
-        results = {}
-        for label, path in models.items():
-            results[label], hit = evaluate_model(cfg, ctx, path, bench, judge, label)
-            cache_hits += hit
-        comparison[bench.name] = compare(bench.name, results["base"], results["trained"], cfg)
-    report = markdown_report(comparison, models)
+        ctx.progress(f"evaluate: {bench.key} ({len(bench.items)} items)", None)
+        runs.append(BenchmarkRun(cfg, spec, bench, build_judge(cfg.judge, cache, grading_template(cfg, spec))))
+    results, cache_hits = evaluate_models(cfg, ctx, models, runs)
+    comparison = {}
+    for run in runs:
+        kind = run.bench.items[0].kind if run.bench.items else "qa"
+        metrics = compare(kind, results[run.bench.key], cfg)
+        comparison[run.bench.key] = {"kind": kind, "items": len(run.bench.items), "metrics": metrics}
+    summary = effect_summary(comparison)
+    report = markdown_report(comparison, models, summary)
 
     def build(directory: Path) -> None:
         (directory / "report.md").write_text(report)
@@ -120,9 +153,15 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         "evaluate",
         build,
         config=cfg.model_dump(mode="json"),
-        inputs={"base": model_id(models["base"]), "trained": refs["grpo"]["fingerprint"], **fingerprints},
+        inputs={
+            "base": model_id(models["base"]),
+            "sft": refs["sft"]["fingerprint"],
+            "grpo": refs["grpo"]["fingerprint"],
+            **{run.bench.key: run.bench.fingerprint for run in runs},
+        },
         metrics={"cache_hits": cache_hits},
     )
+    ctx.progress(f"evaluate: {summary}", None)
     ctx.progress(f"evaluate: report at {artifact.path / 'report.md'}", 1.0)
     return {
         "stage": "evaluate",
@@ -131,6 +170,7 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         "report_path": str(artifact.path / "report.md"),
         "chart_path": str(artifact.path / "grades.png"),
         "comparison": comparison,
+        "summary": summary,
         "cache_hits": cache_hits,
         "models": models,
     }

@@ -32,10 +32,10 @@ class CallStats:
     calls: int = 0
     cache_hits: int = 0
     failures: int = 0
-    retries: int = 0
+    last_error: str | None = None  # what the last failed call reported (never a key or a prompt)
 
     def snapshot(self) -> dict[str, int]:
-        return {"calls": self.calls, "cache_hits": self.cache_hits, "failures": self.failures, "retries": self.retries}
+        return {"calls": self.calls, "cache_hits": self.cache_hits, "failures": self.failures}
 
 
 class Judge(Protocol):
@@ -54,5 +54,6 @@ class FactVerifier(Protocol):
     stats: CallStats
 
     def entailment_many(self, pairs: list[tuple[str, list[str]]]) -> list[float | None]:
-        """P(entailment) of each fact given its passages; None when it could not be computed."""
+        """Support of each fact by its passages (ranked best first), on the P(entailment) scale: the fact is
+        supported when the value reaches the configured threshold. None when it could not be computed."""
         ...

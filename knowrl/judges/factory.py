@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.judges.base import FactExtractor, FactVerifier, Judge
+from knowrl.judges.prompts import Template
 from storage.llm_cache import LLMCache
 
 
-def build_judge(cfg: JudgeConfig, cache: LLMCache | None = None) -> Judge:
+def build_judge(cfg: JudgeConfig, cache: LLMCache | None = None, template: Template | None = None) -> Judge:
+    """`template` replaces the grading prompt of an LLM judge (the rules judge has none)."""
     if cfg.backend == "rules":
         from knowrl.judges.rules import RulesJudge
 
@@ -15,10 +17,10 @@ def build_judge(cfg: JudgeConfig, cache: LLMCache | None = None) -> Judge:
     if cfg.backend == "openai":
         from knowrl.judges.openai_backends import OpenAIJudge
 
-        return OpenAIJudge(cfg, cache)
+        return OpenAIJudge(cfg, cache, template)
     from knowrl.judges.hf_backends import HFJudge
 
-    return HFJudge(cfg, cache)
+    return HFJudge(cfg, cache, template)
 
 
 def build_extractor(cfg: ExtractorConfig, cache: LLMCache | None = None) -> FactExtractor:

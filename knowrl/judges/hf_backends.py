@@ -6,25 +6,25 @@ HTTP replies, so re-scoring the same completions costs no forward pass.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any
 
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.judges.base import CallStats, Grade, JudgeItem
-from knowrl.judges.prompts import extract_messages, grader_messages, parse_facts, parse_grade
+from knowrl.judges.cached import cached_many
+from knowrl.judges.pairwise import PairwiseVerifier
+from knowrl.judges.prompts import (
+    Template,
+    extract_messages,
+    extraction_template,
+    grader_messages,
+    grader_template,
+    parse_facts,
+    parse_grade,
+)
+from knowrl.models.generation import chat_prompts, generate_batched, load_causal_lm
 from storage.llm_cache import LLMCache
 
-
-def _key(backend: str, model: str, payload: Any) -> str:
-    return hashlib.sha256(json.dumps([backend, model, payload], sort_keys=True).encode()).hexdigest()
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+NLI_MAX_LENGTH = 512  # as the authors' verifier: premise and hypothesis truncated together to 512 tokens
 
 
 def entailment_index(id2label: dict[int, str]) -> int:
@@ -35,7 +35,9 @@ def entailment_index(id2label: dict[int, str]) -> int:
     raise ValueError(f"model labels {id2label} have no 'entailment' class; use an MNLI-style NLI model")
 
 
-class NLIVerifier:
+class NLIVerifier(PairwiseVerifier):
+    """P(entailment) of each (passage, fact) pair: premise = one retrieved passage, hypothesis = the fact."""
+
     backend = "nli"
 
     def __init__(self, cfg: VerifierConfig, cache: LLMCache | None, model_path: str | Path | None = None) -> None:
@@ -44,110 +46,82 @@ class NLIVerifier:
 
         self.name = str(model_path or cfg.nli_model)
         self.tokenizer = AutoTokenizer.from_pretrained(self.name)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.name).to(_device()).eval()
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.name).to(device).eval()
         self.entail = entailment_index(self.model.config.id2label)
         self.batch_size = cfg.batch_size
+        self.threshold = cfg.entailment_threshold
         self.cache = cache
         self.stats = CallStats()
         self._torch = torch
 
-    def _forward(self, pairs: list[tuple[str, str]]) -> list[float]:
-        probs: list[float] = []
+    def _forward(self, pairs: list[list[str]]) -> list[str | None]:
+        probs: list[str | None] = []
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs[start : start + self.batch_size]
-            # Premise first, claim second; longest_first trims the (long) passages before the (short) fact.
             enc = self.tokenizer(
-                [p for p, _ in chunk],
-                [h for _, h in chunk],
-                truncation="longest_first",
+                [premise for premise, _ in chunk],
+                [fact for _, fact in chunk],
+                truncation=True,
                 padding=True,
-                max_length=min(512, self.tokenizer.model_max_length),
+                max_length=min(NLI_MAX_LENGTH, self.tokenizer.model_max_length),
                 return_tensors="pt",
             ).to(self.model.device)
             with self._torch.inference_mode():
                 logits = self.model(**enc).logits
-            probs.extend(logits.float().softmax(-1)[:, self.entail].tolist())
+            probs.extend(repr(p) for p in logits.float().softmax(-1)[:, self.entail].tolist())
             self.stats.calls += 1
         return probs
 
-    def entailment_many(self, pairs: list[tuple[str, list[str]]]) -> list[float | None]:
-        premises = [(" ".join(passages), fact) for fact, passages in pairs]
-        keys = [_key(self.backend, self.name, p) for p in premises]
-        cached = self.cache.get_many(sorted(set(keys))) if self.cache else {}
-        self.stats.cache_hits += sum(k in cached for k in keys)
-        todo = {k: p for k, p in zip(keys, premises, strict=True) if k not in cached}
-        if todo:
-            fresh = dict(zip(todo, self._forward(list(todo.values())), strict=True))
-            if self.cache:
-                self.cache.put_many(self.backend, self.name, {k: repr(v) for k, v in fresh.items()})
-            cached.update({k: repr(v) for k, v in fresh.items()})
-        return [float(cached[k]) for k in keys]
+    def score_pairs(self, pairs: list[tuple[str, str]]) -> list[float | None]:
+        payloads = [[premise, fact] for premise, fact in pairs]
+        replies = cached_many(self.cache, self.backend, self.name, payloads, self._forward, self.stats)
+        return [None if r is None else float(r) for r in replies]
 
 
-class _CausalLM:
+class CausalLMBackend:
     """Greedy chat generation with a local causal LM, cached by prompt."""
 
     backend = "hf"
 
-    def __init__(self, model_name: str, cache: LLMCache | None, max_new_tokens: int) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    def __init__(self, model_name: str, cache: LLMCache | None, max_new_tokens: int, batch_size: int = 8) -> None:
         self.name = model_name
-        self.tokenizer = AutoTokenizer.from_pretrained(model_name, padding_side="left")
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_name).to(_device()).eval()
+        self.model, self.tokenizer = load_causal_lm(model_name)
         self.cache = cache
         self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
         self.stats = CallStats()
-        self._torch = torch
 
-    def complete_many(self, conversations: list[list[dict[str, str]]], batch_size: int = 8) -> list[str | None]:
-        keys = [_key(self.backend, self.name, c) for c in conversations]
-        cached = self.cache.get_many(sorted(set(keys))) if self.cache else {}
-        self.stats.cache_hits += sum(k in cached for k in keys)
-        todo = {k: c for k, c in zip(keys, conversations, strict=True) if k not in cached}
-        items = list(todo.items())
-        fresh: dict[str, str] = {}
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            prompts = [
-                self.tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for _, c in chunk
-            ]
-            enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
-                self.model.device
-            )
-            with self._torch.inference_mode():
-                out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False)
-            texts = self.tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-            fresh.update({k: t for (k, _), t in zip(chunk, texts, strict=True)})
-            self.stats.calls += 1
-        if self.cache and fresh:
-            self.cache.put_many(self.backend, self.name, fresh)
-        cached.update(fresh)
-        return [cached.get(k) for k in keys]
+    def _generate(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
+        prompts = chat_prompts(self.tokenizer, conversations)
+        self.stats.calls += len(prompts)
+        return list(generate_batched(self.model, self.tokenizer, prompts, self.max_new_tokens, self.batch_size))
+
+    def complete_many(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
+        return cached_many(self.cache, self.backend, self.name, conversations, self._generate, self.stats)
 
 
 class HFJudge:
-    def __init__(self, cfg: JudgeConfig, cache: LLMCache | None) -> None:
+    def __init__(self, cfg: JudgeConfig, cache: LLMCache | None, template: Template | None = None) -> None:
         if not cfg.hf_model:
             raise ValueError("judge.backend=hf needs judge.hf_model (a Hub id or local path of a chat model)")
-        self.lm = _CausalLM(cfg.hf_model, cache, max_new_tokens=4)
+        self.lm = CausalLMBackend(cfg.hf_model, cache, max_new_tokens=cfg.max_tokens)
         self.stats = self.lm.stats
+        self.template = template or grader_template(cfg.prompt_file)
 
     def grade_many(self, items: list[JudgeItem]) -> list[Grade | None]:
-        return [parse_grade(r) for r in self.lm.complete_many([grader_messages(i) for i in items])]
+        return [parse_grade(r) for r in self.lm.complete_many([grader_messages(i, self.template) for i in items])]
 
 
 class HFExtractor:
     def __init__(self, cfg: ExtractorConfig, cache: LLMCache | None) -> None:
         if not cfg.hf_model:
             raise ValueError("extractor.backend=hf needs extractor.hf_model (a Hub id or local path of a chat model)")
-        self.lm = _CausalLM(cfg.hf_model, cache, max_new_tokens=256)
+        self.lm = CausalLMBackend(cfg.hf_model, cache, max_new_tokens=cfg.max_tokens)
         self.stats = self.lm.stats
         self.max_facts = cfg.max_facts
+        self.template = extraction_template(cfg.prompt_file)
 
     def extract_many(self, texts: list[str]) -> list[list[str] | None]:
-        replies = self.lm.complete_many([extract_messages(t) for t in texts])
+        replies = self.lm.complete_many([extract_messages(t, self.template) for t in texts])
         return [parse_facts(r, self.max_facts) for r in replies]

@@ -1,29 +1,31 @@
-"""An OpenAI-compatible chat client: batched, concurrent (bounded), retried with backoff, cached.
+"""An OpenAI-compatible chat client for judges: the `openai` package's AsyncOpenAI (retries with exponential
+backoff that honour Retry-After, timeouts, connection pooling), a semaphore bounding concurrency, and the
+warehouse cache in front (`cached_many`).
 
-Works with any server that speaks `/v1/chat/completions` (vLLM, a hosted API). The API key is read
-from the environment variable named in the config at call time and never logged, cached or raised.
+Works with any server that speaks `/v1/chat/completions` (vLLM, a hosted API). The API key is read from the
+environment variable the config names, at call time; it is never logged, cached or put in an error message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import os
-import random
 import threading
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
-
 from knowrl.config.backends import EndpointConfig
 from knowrl.judges.base import CallStats
+from knowrl.judges.cached import cached_many
 from storage.llm_cache import LLMCache
 
 log = logging.getLogger("knowrl.judges")
-RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+HOSTED_APIS = ("api.openai.com",)
+
+
+class JudgeConfigError(ValueError):
+    """A judge endpoint cannot be used as configured (e.g. a hosted API without its key)."""
 
 
 def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -48,82 +50,64 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
     return result["value"]
 
 
-def cache_key(backend: str, model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
-    payload = json.dumps({"backend": backend, "model": model, "messages": messages, "params": params}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
-
-
 class ChatClient:
     backend = "openai"
 
-    def __init__(self, cfg: EndpointConfig, cache: LLMCache | None = None, stats: CallStats | None = None) -> None:
+    def __init__(
+        self, cfg: EndpointConfig, cache: LLMCache | None = None, max_tokens: int = 512, stats: CallStats | None = None
+    ) -> None:
         self.cfg = cfg
         self.cache = cache
         self.stats = stats or CallStats()
-        self.params = {"temperature": 0.0, "max_tokens": 512}
-
-    def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self.cfg.api_key_env)
-        headers = {"Content-Type": "application/json"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+        self.params = {"temperature": 0.0, "max_tokens": max_tokens}
+        if not os.environ.get(cfg.api_key_env) and any(host in cfg.base_url for host in HOSTED_APIS):
+            raise JudgeConfigError(
+                f"endpoint {cfg.base_url} needs an API key: set the environment variable {cfg.api_key_env} "
+                "(or point base_url at your own OpenAI-compatible server)"
+            )
 
     def complete_many(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
         """Replies in order; None where the endpoint still failed after retries. Cached replies cost no call."""
-        keys = [cache_key(self.backend, self.cfg.model, c, self.params) for c in conversations]
-        cached = self.cache.get_many(sorted(set(keys))) if self.cache else {}
-        replies: list[str | None] = [cached.get(k) for k in keys]
-        self.stats.cache_hits += sum(r is not None for r in replies)
-        todo: dict[str, list[dict[str, str]]] = {}
-        for key, conversation, reply in zip(keys, conversations, replies, strict=True):
-            if reply is None:
-                todo.setdefault(key, conversation)  # identical prompts in one batch cost one call
-        if todo:
-            fresh = run_sync(self._call_all(todo))
-            if self.cache:
-                self.cache.put_many(self.backend, self.cfg.model, {k: v for k, v in fresh.items() if v is not None})
-            replies = [r if r is not None else fresh.get(k) for k, r in zip(keys, replies, strict=True)]
-        return replies
+        payloads = [{"messages": c, **self.params} for c in conversations]
+        return cached_many(
+            self.cache, self.backend, self.cfg.model, payloads, lambda todo: run_sync(self._call_all(todo)), self.stats
+        )
 
-    async def _call_all(self, todo: dict[str, list[dict[str, str]]]) -> dict[str, str | None]:
+    async def _call_all(self, payloads: list[dict[str, Any]]) -> list[str | None]:
+        from openai import AsyncOpenAI
+
         semaphore = asyncio.Semaphore(self.cfg.concurrency)
-        limits = httpx.Limits(max_connections=self.cfg.concurrency, max_keepalive_connections=self.cfg.concurrency)
-        async with httpx.AsyncClient(timeout=self.cfg.timeout_s, limits=limits, headers=self._headers()) as client:
+        # Servers we run ourselves (vLLM) take any key; the client library insists on one.
+        client = AsyncOpenAI(
+            api_key=os.environ.get(self.cfg.api_key_env) or "unused",
+            base_url=self.cfg.base_url,
+            timeout=self.cfg.timeout_s,
+            max_retries=self.cfg.max_retries,
+        )
 
-            async def one(key: str, messages: list[dict[str, str]]) -> tuple[str, str | None]:
-                async with semaphore:
-                    return key, await self._call_with_retries(client, messages)
+        async def one(payload: dict[str, Any]) -> str | None:
+            async with semaphore:
+                return await self._call(client, payload)
 
-            results = await asyncio.gather(*(one(k, m) for k, m in todo.items()))
-        return dict(results)
+        async with client:
+            return list(await asyncio.gather(*(one(p) for p in payloads)))
 
-    async def _call_with_retries(self, client: httpx.AsyncClient, messages: list[dict[str, str]]) -> str | None:
-        url = self.cfg.base_url.rstrip("/") + "/chat/completions"
-        body = {"model": self.cfg.model, "messages": messages, **self.params}
-        last_error = ""
-        for attempt in range(self.cfg.max_retries + 1):
-            if attempt:
-                self.stats.retries += 1
-                delay = self.cfg.backoff_s * (2 ** (attempt - 1))
-                await asyncio.sleep(delay * (0.5 + random.random()))
-            try:
-                self.stats.calls += 1
-                response = await client.post(url, json=body)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = type(exc).__name__
-                continue
-            if response.status_code in RETRYABLE_STATUS:
-                last_error = f"HTTP {response.status_code}"
-                continue
-            if response.status_code >= 400:
-                last_error = f"HTTP {response.status_code}"
-                break  # a 400/401/404 will not improve with retries
-            try:
-                return response.json()["choices"][0]["message"]["content"] or ""
-            except (ValueError, KeyError, IndexError, TypeError):
-                last_error = "malformed response"
-                continue
-        self.stats.failures += 1
-        log.warning("call to %s (model %s) failed: %s", self.cfg.base_url, self.cfg.model, last_error)
-        return None
+    async def _call(self, client: Any, payload: dict[str, Any]) -> str | None:
+        import openai
+
+        self.stats.calls += 1
+        try:
+            response = await client.chat.completions.create(model=self.cfg.model, **payload)
+            return response.choices[0].message.content or ""
+        except (openai.APIError, IndexError, AttributeError) as exc:
+            # After the client's own retries: this item gets no reply; the caller counts it as a failure.
+            self.stats.failures += 1
+            self.stats.last_error = _describe(exc)
+            log.warning("call to %s (model %s) failed: %s", self.cfg.base_url, self.cfg.model, self.stats.last_error)
+            return None
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    return f"{name} (HTTP {status})" if status else name

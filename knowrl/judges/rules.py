@@ -7,15 +7,26 @@ import re
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.judges.answers import is_refusal, matches_gold
 from knowrl.judges.base import CallStats, Grade, JudgeItem
+from knowrl.judges.pairwise import PairwiseVerifier
+from knowrl.judges.prompts import MIN_FACT_WORDS
 
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _CLAUSE = re.compile(r";\s+|,\s+(?:and|but|while|whereas)\s+")
+# Hedges and discourse markers in front of a claim: stripped, the claim is kept.
 _HEDGE = re.compile(
-    r"^(?:hmm|wait|okay|ok|so|well|let me|let's|i think|i need|i should|i recall|maybe|perhaps|probably|"
-    r"i'm not sure|i am not sure|not sure|alternatively|but wait|actually)\b[, ]*",
+    r"^(?:hmm|wait|okay|ok|so|well|i think|i believe|i recall|if i remember correctly|maybe|perhaps|probably|"
+    r"possibly|i'm not sure,? but|i am not sure,? but|alternatively|but|actually|no(?=\s*,)|correction|"
+    r"to be precise)\b[,: ]*",
     re.I,
 )
-_DROP = re.compile(r"\b(?:maybe|perhaps|might|not sure|i wonder|let me|i need to|i should|double-check|hmm)\b", re.I)
+# A sentence that corrects the previous claim.
+_CORRECTION = re.compile(r"^(?:actually|wait|no(?=\s*,)|correction|to be precise|on second thought)\b", re.I)
+# Plans, questions to oneself and remarks about the writer: no factual content.
+_NON_FACTUAL = re.compile(
+    r"\b(?:let me|let's|i need to|i should|i wonder|i'm not sure|i am not sure|i don't know|i do not know|"
+    r"i have no|double-check|hmm)\b",
+    re.I,
+)
 _WORD = re.compile(r"\w+", re.U)
 _STOP = frozenset(
     [
@@ -77,25 +88,30 @@ class RulesJudge:
 
 
 class RulesExtractor:
-    """Atomic facts as sentences and clauses, dropping hedges, questions and self-talk."""
+    """Atomic facts as sentences and clauses, by the extraction rules without a model: hedged claims are kept
+    as plain claims, a self-correction replaces the claim before it, questions and plans give no fact, facts
+    under 3 words are dropped, duplicates removed, and no cap unless `max_facts` is set."""
 
     def __init__(self, cfg: ExtractorConfig) -> None:
         self.max_facts = cfg.max_facts
         self.stats = CallStats()
 
     def extract(self, text: str) -> list[str]:
-        facts = []
+        facts: list[str] = []
         for sentence in _SENTENCE.split(text):
-            for clause in _CLAUSE.split(sentence):
+            corrects = bool(_CORRECTION.match(sentence.strip()))
+            for number, clause in enumerate(_CLAUSE.split(sentence)):
                 clause = clause.strip()
-                if _DROP.search(clause):
-                    continue
                 while (stripped := _HEDGE.sub("", clause).strip(" ,")) != clause:
                     clause = stripped
-                if len(_WORD.findall(clause)) < 3 or clause.endswith("?"):
+                if _NON_FACTUAL.search(clause) or clause.endswith("?") or len(clause.split()) < MIN_FACT_WORDS:
                     continue
+                if corrects and number == 0 and facts:
+                    facts.pop()  # "Actually, ..." restates the previous claim: keep only the final version
                 facts.append(clause[0].upper() + clause[1:])
-        return facts[: self.max_facts]
+        seen: set[str] = set()
+        unique = [f for f in facts if not (f.lower() in seen or seen.add(f.lower()))]
+        return unique[: self.max_facts] if self.max_facts else unique
 
     def extract_many(self, texts: list[str]) -> list[list[str] | None]:
         self.stats.calls += len(texts)
@@ -106,23 +122,24 @@ def content_words(text: str) -> set[str]:
     return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP}
 
 
-class LexicalVerifier:
-    """P(entailment) stand-in: the share of the fact's content words found in its best passage."""
+class LexicalVerifier(PairwiseVerifier):
+    """P(entailment) stand-in: the share of the fact's content words found in the passage, mapped so that
+    `lexical_min_overlap` lands on the configured entailment threshold."""
 
     def __init__(self, cfg: VerifierConfig) -> None:
         self.min_overlap = cfg.lexical_min_overlap
+        self.threshold = cfg.entailment_threshold
         self.stats = CallStats()
 
-    def support(self, fact: str, passages: list[str]) -> float:
+    def support(self, fact: str, passage: str) -> float:
         words = content_words(fact)
-        if not words or not passages:
+        if not words:
             return 0.0
-        best = max(len(words & content_words(p)) / len(words) for p in passages)
-        # Map overlap onto [0, 1] so that min_overlap lands on the method's 0.3 entailment threshold.
-        if best >= self.min_overlap:
-            return 0.3 + 0.7 * (best - self.min_overlap) / max(1e-9, 1 - self.min_overlap)
-        return 0.3 * best / max(1e-9, self.min_overlap)
+        share = len(words & content_words(passage)) / len(words)
+        if share >= self.min_overlap:
+            return self.threshold + (1 - self.threshold) * (share - self.min_overlap) / max(1e-9, 1 - self.min_overlap)
+        return self.threshold * share / max(1e-9, self.min_overlap)
 
-    def entailment_many(self, pairs: list[tuple[str, list[str]]]) -> list[float | None]:
+    def score_pairs(self, pairs: list[tuple[str, str]]) -> list[float | None]:
         self.stats.calls += len(pairs)
-        return [self.support(fact, passages) for fact, passages in pairs]
+        return [self.support(fact, passage) for passage, fact in pairs]

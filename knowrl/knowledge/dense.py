@@ -1,7 +1,11 @@
-"""Dense retrieval: any Hugging Face encoder (mean-pooled, L2-normalised) as the knowledge store's second backend.
+"""Dense retrieval with a sentence-transformers model (the authors' default: gtr-t5-large), as the knowledge
+store's second backend.
 
-Passage embeddings are computed when the store is built and saved in the store artifact (one array per
-segment, memory-mapped when opened); queries are embedded at search time. Scores are cosine similarities.
+The model is loaded through the sentence-transformers library, so its own modules run as published: for
+gtr-t5-large the T5 encoder only, mean pooling, the dense projection, then L2 normalisation. Passages are
+embedded as "title text" (as the authors do) when the store is built, one array per segment saved in the
+store artifact and memory-mapped when opened; queries are embedded at search time. Scores are cosine
+similarities.
 """
 
 from __future__ import annotations
@@ -12,36 +16,34 @@ import numpy as np
 
 
 class Embedder:
-    def __init__(self, model: str | Path, batch_size: int = 64, max_length: int = 256) -> None:
+    def __init__(self, model: str | Path, batch_size: int = 64) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
+        from sentence_transformers import SentenceTransformer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModel.from_pretrained(model).eval()
-        if torch.cuda.is_available():
-            self.model = self.model.to("cuda")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = SentenceTransformer(str(model), device=device)
         self.batch_size = batch_size
-        self.max_length = max_length
-        self._torch = torch
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        chunks = []
-        for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(
-                texts[start : start + self.batch_size],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            ).to(self.model.device)
-            with self._torch.inference_mode():
-                hidden = self.model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            chunks.append(self._torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy())
-        return np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def passage_input(title: str, text: str) -> str:
+    """What a passage is embedded as: its page title, a space, its text (the authors' retriever input)."""
+    return f"{title} {text}"
 
 
 class DenseIndex:

@@ -96,7 +96,6 @@ class Segment:
         self._row_page = np.load(directory / "rows.page.npy", mmap_mode="r")
         self._row_passage = np.load(directory / "rows.passage_idx.npy", mmap_mode="r")
         self._page_titles: list[str] = json.loads((directory / "pages.json").read_text())
-        self._global: bm25s.BM25 | None = None
 
     @property
     def n_passages(self) -> int:
@@ -137,10 +136,3 @@ class Segment:
             shape=(len(rows), len(self.vocab)),
         )
         return (queries @ selected.T).toarray()
-
-    def global_search(self, token_lists: list[list[str]], k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._global is None:
-            self._global = bm25s.BM25.load(str(self.directory / "bm25"), mmap=True)
-        k = min(k, self.n_passages)
-        docs, scores = self._global.retrieve(token_lists, k=k, show_progress=False, n_threads=1)
-        return docs, scores

@@ -21,13 +21,22 @@ from storage.knowledge import KnowledgeTables
 SEGMENT_STAGE = "knowledge-segment"
 
 
-def needed_titles(ctx: StageContext, rl_fingerprint: str) -> dict[str, str]:
+def question_keys(row: dict[str, Any]) -> list[str]:
+    """The keys under which a question's evidence may be stored: each title, and its whole title string (a KB
+    built per question keys its pages by that string)."""
+    return list(dict.fromkeys([*(title_key(t) for t in row["titles"]), title_key(row["topic"])]))
+
+
+def needed_titles(rows: list[dict[str, Any]]) -> dict[str, str]:
     """title key -> a display title, for every title of every accepted RL row (all splits)."""
     titles: dict[str, str] = {}
-    for row in DatasetTables(ctx.warehouse).rl_rows(rl_fingerprint, split=None):
+    for row in rows:
         for title in row["titles"]:
             titles.setdefault(title_key(title), title)
     return titles
+
+
+UNCOVERED_FILE = "uncovered_questions.json"
 
 
 def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
@@ -35,11 +44,13 @@ def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: Sta
     store_key = hashlib.sha256(f"{kb.fingerprint}:{kb.format}:{cfg.passage_max_tokens}".encode()).hexdigest()[:16]
     tables = KnowledgeTables(ctx.warehouse)
     rl_fp = data_ref["rl"]["fingerprint"]
-    needed = needed_titles(ctx, rl_fp)
+    rows = DatasetTables(ctx.warehouse).rl_rows(rl_fp, split=None)
+    needed = needed_titles(rows)
+    lookup = set(needed) | {title_key(r["topic"]) for r in rows}
     searched = tables.searched_keys(store_key)
     segments = tables.segments(store_key)
     # scope=all imports the whole source once (None: no title filter); scope=needed only unseen titles.
-    wanted = (None if not segments else set()) if cfg.scope == "all" else set(needed) - searched
+    wanted = (None if not segments else set()) if cfg.scope == "all" else lookup - searched
     ctx.progress(
         f"knowledge: {len(needed)} titles needed, {len(segments)} existing segment(s), "
         f"{'all pages' if wanted is None else f'{len(wanted)} new titles'} to import from {kb.path.name}",
@@ -57,9 +68,11 @@ def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: Sta
     found_keys = tables.page_keys(store_key)
     coverage = {title: key in found_keys for key, title in needed.items()}
     tables.record_coverage(store_key, rl_fp, coverage)
+    # A question none of whose titles is in the store has no evidence: its facts will all be unsupported.
+    uncovered = [r["row_id"] for r in rows if not any(k in found_keys for k in question_keys(r))]
     store = ctx.artifacts.write(
         "knowledge",
-        lambda d: _write_store(d, cfg, ctx, segments, store_key),
+        lambda d: _write_store(d, cfg, ctx, segments, store_key, uncovered),
         config=cfg.model_dump(mode="json"),
         inputs={"kb": kb.fingerprint, "rl": rl_fp},
     )
@@ -79,8 +92,16 @@ def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: Sta
         "titles_missing": len(needed) - n_found,
         "coverage": round(n_found / len(needed), 4) if needed else 1.0,
         "missing_examples": tables.missing_titles(store_key, rl_fp, limit=10),
+        "questions": len(rows),
+        "questions_without_titles": len(uncovered),
+        "drop_questions_without_titles": cfg.drop_questions_without_titles,
     }
-    ctx.progress(f"knowledge: coverage {n_found}/{len(needed)} titles, {new_pages} pages indexed now", 1.0)
+    ctx.progress(
+        f"knowledge: coverage {n_found}/{len(needed)} titles, {new_pages} pages indexed now; "
+        f"{len(uncovered)}/{len(rows)} questions have none of their titles in the store"
+        + (" (dropped from GRPO training)" if cfg.drop_questions_without_titles and uncovered else ""),
+        1.0,
+    )
     return ref
 
 
@@ -115,24 +136,39 @@ def _import_new_pages(
 
 
 def _write_store(
-    directory: Path, cfg: KnowledgeConfig, ctx: StageContext, segments: list[str], store_key: str
+    directory: Path, cfg: KnowledgeConfig, ctx: StageContext, segments: list[str], store_key: str, uncovered: list[str]
 ) -> None:
-    manifest: dict[str, Any] = {"segments": segments, "store_key": store_key, "backend": cfg.backend}
+    manifest: dict[str, Any] = {
+        "segments": segments,
+        "store_key": store_key,
+        "backend": cfg.backend,
+        "drop_questions_without_titles": cfg.drop_questions_without_titles,
+    }
+    (directory / UNCOVERED_FILE).write_text(json.dumps(sorted(uncovered)))
     if cfg.backend == "dense":
         if not cfg.dense_model:
             raise ValueError("knowledge.backend=dense needs knowledge.dense_model (a sentence-embedding model)")
-        from knowrl.knowledge.dense import Embedder
+        from knowrl.knowledge.dense import Embedder, passage_input
         from knowrl.knowledge.segment import Segment
 
         embedder = Embedder(cfg.dense_model)
         (directory / "dense").mkdir()
         for number, segment_id in enumerate(segments):
             segment = Segment(ctx.artifacts.open(segment_id, stage=SEGMENT_STAGE, verify=False).path)
-            texts = [text for _, _, text in segment.passages(range(segment.n_passages))]
+            texts = [passage_input(title, text) for title, _, text in segment.passages(range(segment.n_passages))]
             ctx.progress(f"knowledge: embedding {len(texts)} passages of segment {number + 1}/{len(segments)}", None)
             np.save(directory / "dense" / f"{segment_id}.npy", embedder.encode(texts))
         manifest["dense_model"] = cfg.dense_model
     (directory / STORE_FILE).write_text(json.dumps(manifest, indent=1))
+
+
+def rows_to_drop(ref: dict[str, Any], ctx: StageContext) -> set[str]:
+    """Row ids GRPO leaves out: questions without any title in the store, when the knowledge config says so."""
+    artifact = ctx.artifacts.open(ref["artifact_id"], stage="knowledge", verify=False)
+    manifest = json.loads((artifact.path / STORE_FILE).read_text())
+    if not manifest.get("drop_questions_without_titles"):
+        return set()
+    return set(json.loads((artifact.path / UNCOVERED_FILE).read_text()))
 
 
 def open_store(ref: dict[str, Any], ctx: StageContext) -> Any:

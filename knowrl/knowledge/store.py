@@ -39,8 +39,7 @@ class Passage(NamedTuple):
 
 @dataclass
 class SearchResult:
-    passages: list[Passage]
-    scoped: bool  # False: none of the titles is in the store, so the search fell back to all passages
+    passages: list[Passage]  # empty when none of the titles is in the store: there is no evidence to retrieve
     missing_titles: list[str] = field(default_factory=list)
 
 
@@ -73,11 +72,18 @@ class KnowledgeStore:
     def n_passages(self) -> int:
         return sum(s.n_passages for s in self.segments)
 
+    def covers(self, titles: list[str]) -> bool:
+        """Whether any of the titles is in the store (a question with none has no evidence)."""
+        return any(self._segment_of(title_key(t)) is not None for t in titles)
+
     def search(self, query: str, titles: list[str], k: int = 5) -> SearchResult:
         return self.search_batch([query], [titles], k)[0]
 
     def search_batch(self, queries: list[str], titles: list[list[str]], k: int = 5) -> list[SearchResult]:
-        """Answer many queries at once: queries sharing a title set are scored in one sparse product."""
+        """Answer many queries at once: queries sharing a title set are scored in one sparse product.
+
+        Retrieval never leaves the titles given: when none of them is in the store the result has no passages
+        (the authors' retriever reads only the question's own pages)."""
         if len(queries) != len(titles):
             raise ValueError(f"{len(queries)} queries but {len(titles)} title lists")
         # Query representations: token lists for BM25, embedding rows for the dense backend.
@@ -87,20 +93,17 @@ class KnowledgeStore:
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, title_list in enumerate(titles):
             groups[tuple(title_list)].append(i)
-        fallback: list[int] = []
         for raw_titles, members in groups.items():
             keys = list(dict.fromkeys(title_key(t) for t in raw_titles))
             found = [key for key in keys if self._segment_of(key) is not None]
             missing = [t for t in raw_titles if self._segment_of(title_key(t)) is None]
             if not found:
-                fallback.extend(members)
+                for i in members:
+                    results[i] = SearchResult([], missing)
                 continue
             scored = self._scoped(found, _take(reps, members), k)
             for i, passages in zip(members, scored, strict=True):
-                results[i] = SearchResult(passages, True, missing)
-        if fallback:
-            for i, passages in zip(fallback, self._global(_take(reps, fallback), k), strict=True):
-                results[i] = SearchResult(passages, False, list(titles[i]))
+                results[i] = SearchResult(passages, missing)
         return results  # type: ignore[return-value]
 
     def _scoped(self, keys: list[str], reps: Reps, k: int) -> list[list[Passage]]:
@@ -120,17 +123,3 @@ class KnowledgeStore:
         top = min(k, scores.shape[1])
         order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
         return [[Passage(*candidates[c], float(scores[q, c])) for c in columns] for q, columns in enumerate(order)]
-
-    def _global(self, reps: Reps, k: int) -> list[list[Passage]]:
-        merged: list[list[Passage]] = [[] for _ in range(len(reps))]
-        for number, segment in enumerate(self.segments):
-            if self.dense is None:
-                docs, scores = segment.global_search(reps, k)
-            else:
-                all_scores = np.asarray(reps) @ np.asarray(self.dense.embeddings[number]).T
-                docs = np.argsort(-all_scores, axis=1)[:, :k]
-                scores = np.take_along_axis(all_scores, docs, axis=1)
-            for q in range(len(reps)):
-                fetched = segment.passages(docs[q])
-                merged[q].extend(Passage(*p, float(s)) for p, s in zip(fetched, scores[q], strict=True))
-        return [sorted(p, key=lambda x: -x.score)[:k] for p in merged]

@@ -1,4 +1,9 @@
-"""Parse `<think>...</think><answer>...</answer>` completions, strictly (format reward) or tolerantly (eval)."""
+"""Read a completion the way the method does: the format rule, the answer the judge grades, the reasoning
+whose facts are checked (rewards), and the final answer an evaluation grades (any model, tagged or not).
+
+The reward rules follow the authors' reward code (zjunlp/KnowRL, train/reward_function/); golden cases
+produced by running their functions are in tests/knowrl/rewards/golden_rewards.json.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_STRICT = re.compile(r"^<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>$", re.S)
-_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
-_ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S)
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE = "<think>", "</think>", "<answer>", "</answer>"
+
+# One part of the format: a non-space first character, then anything that does not open a <think> or an
+# <answer> (closing tags are allowed inside, as in the authors' regex), then optional space.
+_PART = r"\s*(\S(?:(?!<think>|<answer>).)*?)\s*"
+_FORMAT = re.compile(rf"<think>{_PART}</think>\s*<answer>{_PART}</answer>", re.S)
+_FIRST_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
+_FIRST_THINK = re.compile(r"<think>(.*?)</think>", re.S)
 
 
 def completion_text(completion: Any) -> str:
@@ -24,45 +33,78 @@ def completion_text(completion: Any) -> str:
 
 
 def with_think_prefix(text: str) -> str:
-    """The chat template may already open `<think>`; the method prepends it when the text lacks it."""
-    stripped = text.lstrip()
-    return stripped if stripped.startswith("<think>") else "<think>" + text
+    """The chat template may already have opened `<think>`: the format rule prepends it when missing."""
+    return text if text.startswith(THINK_OPEN) else THINK_OPEN + text
 
 
 def is_well_formed(text: str) -> bool:
-    """The format reward's rule (KNOWRL.md): think, non-empty reasoning, answer, non-empty answer, nothing after."""
-    match = _STRICT.match(with_think_prefix(text).rstrip())
-    if not match:
-        return False
-    think, answer = match["think"], match["answer"]
-    if not think.strip() or not answer.strip():
-        return False
-    return not any(tag in think or tag in answer for tag in _TAGS)
+    """The format reward's rule: <think>, non-empty reasoning, </think>, <answer>, non-empty answer, </answer>,
+    only whitespace between the parts, no <think>/<answer> opened inside either part, nothing after the end.
+
+    As in the authors' `^...$` (Python's `$` also matches before one final newline), a single trailing newline
+    is accepted and anything more is not.
+    """
+    full = with_think_prefix(text)
+    body = full[:-1] if full.endswith("\n") else full
+    return _FORMAT.fullmatch(body) is not None
 
 
 @dataclass(frozen=True)
-class ParsedCompletion:
-    think: str | None
-    answer: str | None
-    status: str  # ok | missing_answer | unclosed_answer | unclosed_think | several_answers
+class RewardView:
+    """What the rewards read from one completion."""
+
     well_formed: bool
+    answer: str | None  # the stripped text of the first closed <answer> block; None when missing or empty
+    answer_status: str  # ok | missing | empty
+    fact_text: str  # the reasoning whose facts the factuality reward checks
 
 
-def parse_completion(text: str) -> ParsedCompletion:
-    """Tolerant parse for rewards and evaluation: a missing closing tag is accepted and reported."""
-    full = with_think_prefix(text)
-    think_match = _THINK.search(full)
-    think = think_match.group(1).strip() if think_match else None
-    after_think = full[think_match.end() :] if think_match else full
-    answers = _ANSWER.findall(after_think)
-    status = "ok"
-    if think_match and "</think>" not in full:
-        status = "unclosed_think"
-    if not answers:
-        return ParsedCompletion(think, None, "missing_answer" if status == "ok" else status, False)
-    answer = answers[-1].strip()
-    if len(answers) > 1:
-        status = "several_answers"
-    elif "</answer>" not in after_think:
-        status = "unclosed_answer"
-    return ParsedCompletion(think, answer or None, status, is_well_formed(text))
+def reasoning_text(text: str) -> str:
+    """The reasoning of a completion: the first <think>...</think> block, else the whole completion (stripped).
+
+    Deliberate difference from the authors' code: when the completion never opens <think> (the chat template
+    did) but closes it, the reasoning is the text before the first </think>; their regex would fall back to the
+    whole completion and extract "facts" from the answer block too.
+    """
+    match = _FIRST_THINK.search(text)
+    if match:
+        return match.group(1).strip()
+    if THINK_OPEN not in text and THINK_CLOSE in text:
+        return text.split(THINK_CLOSE, 1)[0].strip()
+    return text.strip()
+
+
+def reward_view(text: str) -> RewardView:
+    """The authors' rules: the judge grades the first closed answer block; a missing or empty one scores -1."""
+    match = _FIRST_ANSWER.search(text)
+    if match is None:
+        answer, status = None, "missing"
+    else:
+        stripped = match.group(1).strip()
+        answer, status = (stripped, "ok") if stripped else (None, "empty")
+    return RewardView(is_well_formed(text), answer, status, reasoning_text(text))
+
+
+@dataclass(frozen=True)
+class FinalAnswer:
+    """What an evaluation grades: the answer tag's text when the model used the format, else its final text."""
+
+    answer: str | None  # None only when the output holds no text to grade
+    followed_format: bool  # the output passes the format rule
+    source: str  # answer_tag | after_think | whole_output | empty
+
+
+def final_answer(text: str) -> FinalAnswer:
+    """A model that uses the answer tags is graded on the tag's text; any other model (every base model) on the
+    text after its last </think>, or on its whole output when it has none. A missing tag is not a refusal.
+    """
+    well_formed = is_well_formed(text)
+    tagged = _FIRST_ANSWER.search(text)
+    if tagged and tagged.group(1).strip():
+        return FinalAnswer(tagged.group(1).strip(), well_formed, "answer_tag")
+    if THINK_CLOSE in text:
+        after = text.rsplit(THINK_CLOSE, 1)[1]
+        after = after.replace(ANSWER_OPEN, "").replace(ANSWER_CLOSE, "").strip()
+        return FinalAnswer(after or None, well_formed, "after_think" if after else "empty")
+    whole = text.replace(ANSWER_OPEN, "").replace(ANSWER_CLOSE, "").strip()
+    return FinalAnswer(whole or None, well_formed, "whole_output" if whole else "empty")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -12,20 +13,32 @@ from knowrl.method.prompts import SYSTEM_PROMPT
 _TASK = "text-generation"
 
 
-def eval_results(comparison: dict[str, dict[str, dict[str, Any]]]) -> list[EvalResult]:
+def eval_results(comparison: dict[str, dict[str, Any]]) -> list[EvalResult]:
+    """The GRPO model's metrics, as Hub model-index entries."""
     results = []
-    for bench, metrics in comparison.items():
-        for metric, row in metrics.items():
+    for bench, entry in comparison.items():
+        for metric, row in entry["metrics"].items():
             results.append(
                 EvalResult(
                     task_type=_TASK,
                     dataset_type=bench,
                     dataset_name=bench,
                     metric_type=metric,
-                    metric_value=round(float(row["trained"]), 4),
+                    metric_value=round(float(row["grpo"]), 4),
                 )
             )
     return results
+
+
+def redact_local_paths(value: Any) -> Any:
+    """Absolute local paths (this machine's folders) become `local:<name>`: a model card is public."""
+    if isinstance(value, dict):
+        return {k: redact_local_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_local_paths(v) for v in value]
+    if isinstance(value, str) and (value.startswith(("/", "~")) or PureWindowsPath(value).drive):
+        return f"local:{PurePath(value).name}"
+    return value
 
 
 def _data_row(name: str, part: dict[str, Any]) -> str:
@@ -42,7 +55,7 @@ def build_card(
     recipe_name: str,
     recipe_yaml: str,
     data: dict[str, Any],
-    comparison: dict[str, dict[str, dict[str, Any]]],
+    comparison: dict[str, dict[str, Any]],
     report_md: str,
     push: str,
 ) -> ModelCard:
@@ -76,12 +89,14 @@ The model thinks inside `<think></think>` and answers inside `<answer></answer>`
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+SYSTEM_PROMPT = {SYSTEM_PROMPT!r}
 tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
 model = AutoModelForCausalLM.from_pretrained("{repo_id}")
 question = "Who discovered penicillin?"
 messages = [{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": question}}]
-inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
-print(tokenizer.decode(model.generate(inputs, max_new_tokens=512)[0]))
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+output = model.generate(**inputs, max_new_tokens=512)
+print(tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
 ```
 
 ## Training data
@@ -95,7 +110,7 @@ print(tokenizer.decode(model.generate(inputs, max_new_tokens=512)[0]))
 
 ![grades](grades.png)
 
-{report_md.replace("# Evaluation: base vs trained", "").strip()}
+{report_md.split(chr(10), 1)[1].strip()}
 
 ## Recipe (`{recipe_name}`)
 

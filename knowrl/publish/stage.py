@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from knowrl.config.stages import PublishConfig
-from knowrl.publish.card import build_card
+from knowrl.publish.card import build_card, redact_local_paths
 from knowrl.publish.gate import GateRefused, check_gate
 from knowrl.publish.hub import push_folder
 from knowrl.runtime import StageContext
@@ -41,6 +41,7 @@ def run_publish_stage(
         )
     model_dir = Path(refs["grpo"]["model_path" if cfg.push == "merged" else "adapter_path"])
     report_md = Path(refs["evaluate"]["report_path"]).read_text()
+    recipe = redact_local_paths(recipe)  # the card is public: no folder of this machine in it
     card = build_card(
         repo_id=cfg.repo_id,
         license=cfg.license,
@@ -48,7 +49,7 @@ def run_publish_stage(
         datasets=[recipe["data"]["rl_source"], recipe["data"].get("coldstart_source") or ""],
         recipe_name=recipe.get("name", "recipe"),
         recipe_yaml=yaml.safe_dump(recipe, sort_keys=False),
-        data=refs["data"],
+        data=redact_local_paths(refs["data"]),
         comparison=comparison,
         report_md=report_md,
         push=cfg.push,

@@ -1,4 +1,7 @@
-"""The method's reward arithmetic (KNOWRL.md, "Rewards"), as pure functions with golden tests."""
+"""The method's reward arithmetic (KNOWRL.md, "Rewards"), as pure functions with golden tests.
+
+Golden values come from running the authors' functions (tests/knowrl/rewards/golden_rewards.json).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import math
 from knowrl.judges.base import Grade
 
 GAMMA = 10
-ENTAILMENT_THRESHOLD = 0.3
 CORRECTNESS_SCORES = {Grade.CORRECT: 2.0, Grade.INCORRECT: -1.0, Grade.NOT_ATTEMPTED: 1.0}
 MISSING_ANSWER_SCORE = -1.0
 
@@ -17,11 +19,14 @@ def format_score(well_formed: bool) -> float:
 
 
 def correctness_score(answer: str | None, grade: Grade | None) -> float | None:
-    """2 correct, -1 incorrect, 1 not attempted, -1 missing/empty answer; None when the judge failed."""
+    """2 correct, -1 incorrect, 1 not attempted, -1 missing/empty answer; None when the judge failed.
+
+    The authors return 0.0 for a judge failure; TRL skips a None, which sums over the reward functions like 0.
+    """
     if answer is None or not answer.strip():
         return MISSING_ANSWER_SCORE
     if grade is None:
-        return None  # no signal: TRL skips a None, which sums like the method's 0
+        return None
     return CORRECTNESS_SCORES[grade]
 
 
@@ -31,18 +36,20 @@ def length_penalty(n_facts: int, gamma: int = GAMMA) -> float:
     return 1.0 if n_facts > gamma else math.exp(1 - gamma / n_facts)
 
 
-def factuality_score(entailment: list[float], threshold: float = ENTAILMENT_THRESHOLD, gamma: int = GAMMA) -> float:
-    """(supported facts / facts) x length penalty; a fact is supported when P(entailment) >= threshold."""
-    if not entailment:
+def factuality_score(supported: list[bool], gamma: int = GAMMA) -> float:
+    """(supported facts / facts) x length penalty; no facts scores 0."""
+    if not supported:
         return 0.0
-    supported = sum(p >= threshold for p in entailment)
-    return supported / len(entailment) * length_penalty(len(entailment), gamma)
+    return sum(supported) / len(supported) * length_penalty(len(supported), gamma)
 
 
-def combined_score(correctness: float | None, factuality: float | None) -> float | None:
-    """-1 + factuality whenever correctness is -1; otherwise the correctness score."""
+def combined_score(correctness: float | None, factuality: float) -> float | None:
+    """-1 + factuality whenever correctness is -1 (judged incorrect, or no answer); otherwise the correctness score.
+
+    A failed extraction or verification arrives here as factuality 0, as in the authors' code.
+    """
     if correctness is None:
         return None
     if correctness == -1.0:
-        return None if factuality is None else -1.0 + factuality
+        return -1.0 + factuality
     return correctness

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowrl.method.parsing import completion_text, parse_completion
+from knowrl.method.parsing import completion_text, is_well_formed
 from knowrl.rewards.arithmetic import format_score
-from knowrl.rewards.scorer import RewardParts, RewardScorer
+from knowrl.rewards.scorer import Question, RewardParts, RewardScorer
 
 RewardFn = Callable[..., list[float | None]]
 
@@ -19,18 +19,20 @@ class RewardLog:
 
     rows: list[dict[str, float]] = field(default_factory=list)
 
-    def add(self, parts: list[RewardParts], scorer: RewardScorer) -> dict[str, float]:
+    def add(self, parts: list[RewardParts], questions: list[Question], scorer: RewardScorer) -> dict[str, float]:
         n = max(1, len(parts))
         judged = [p for p in parts if p.grade is not None]
         with_fact = [p for p in parts if p.factuality is not None]
         stats = scorer.stats()
+        without_evidence = {q.text for q, p in zip(questions, parts, strict=True) if p.no_evidence}
         row = {
             "format_rate": sum(p.well_formed for p in parts) / n,
             "refusal_rate": sum(p.refusal for p in parts) / n,
             "correct_rate": sum(p.correctness == 2.0 for p in parts) / n,
             "missing_answer_rate": sum(p.answer is None for p in parts) / n,
             "judge_failures": float(sum(p.answer is not None and p.grade is None for p in parts)),
-            "verifier_failures": float(sum(p.verifier_failed for p in parts)),
+            "fact_check_failures": float(sum(p.fact_check_failed for p in parts)),
+            "questions_without_evidence": float(len(without_evidence)),
             "judged": float(len(judged)),
             "facts_mean": sum(p.n_facts for p in with_fact) / max(1, len(with_fact)),
             "supported_share": sum(p.n_supported for p in with_fact) / max(1, sum(p.n_facts for p in with_fact)),
@@ -42,23 +44,34 @@ class RewardLog:
         return row
 
 
-def _columns(kwargs: dict[str, Any], n: int) -> tuple[list[str], list[list[str]], list[list[str]]]:
-    questions = kwargs.get("question") or [""] * n
-    answers = kwargs.get("answers") or [[] for _ in range(n)]
-    titles = kwargs.get("titles") or [[] for _ in range(n)]
-    return list(questions), list(answers), list(titles)
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def questions_from_columns(kwargs: dict[str, Any], n: int) -> list[Question]:
+    """The dataset columns TRL passes to reward functions: question, answers, titles, topic."""
+    texts = kwargs.get("question") or [""] * n
+    answers = kwargs.get("answers") or [()] * n
+    titles = kwargs.get("titles") or [()] * n
+    topics = kwargs.get("topic") or [";".join(_as_tuple(t)) for t in titles]
+    return [
+        Question(str(q), _as_tuple(a), _as_tuple(t), str(topic or ""))
+        for q, a, t, topic in zip(texts, answers, titles, topics, strict=True)
+    ]
 
 
 def _make(name: str, scorer: RewardScorer | None, log: RewardLog | None) -> RewardFn:
     def reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
         texts = [completion_text(c) for c in completions]
         if name == "format":
-            return [format_score(parse_completion(t).well_formed) for t in texts]
+            return [format_score(is_well_formed(t)) for t in texts]
         assert scorer is not None
-        questions, answers, titles = _columns(kwargs, len(texts))
-        parts = scorer.parts(texts, questions, answers, titles, "incorrect" if name == "combined" else "all")
+        questions = questions_from_columns(kwargs, len(texts))
+        parts = scorer.parts(texts, questions, "incorrect" if name == "combined" else "all")
         if log is not None and name in ("combined", "factuality"):
-            row = log.add(parts, scorer)
+            row = log.add(parts, questions, scorer)
             if callable(kwargs.get("log_metric")):
                 for metric, value in row.items():
                     kwargs["log_metric"](f"knowrl/{metric}", value)

@@ -1,7 +1,9 @@
 """Score a batch of completions once for all rewards: judge grades, facts, retrieval, verification.
 
-TRL calls each reward function in turn with the same completions; the scorer memoises each
-completion's parts so format, correctness, factuality and combined share one set of calls.
+TRL calls each reward function in turn with the same completions; the scorer memoises each completion's
+parts so format, correctness, factuality and combined share one set of calls. Everything the authors do
+one completion (or one pair) at a time is batched here across the whole GRPO step: one judge batch, one
+extraction batch, one retrieval batch, and verification in waves of batched NLI forwards.
 """
 
 from __future__ import annotations
@@ -14,37 +16,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from knowrl.judges.base import CallStats, FactExtractor, FactVerifier, Grade, Judge, JudgeItem
-from knowrl.method.parsing import parse_completion
-from knowrl.rewards.arithmetic import (
-    ENTAILMENT_THRESHOLD,
-    GAMMA,
-    combined_score,
-    correctness_score,
-    factuality_score,
-    format_score,
-)
+from knowrl.method.parsing import RewardView, reward_view
+from knowrl.rewards.arithmetic import GAMMA, combined_score, correctness_score, factuality_score, format_score
 
 
 @dataclass
 class RewardParts:
-    well_formed: bool
-    answer: str | None
-    think: str | None
+    view: RewardView
     grade: Grade | None = None
     correctness: float | None = None
-    facts: list[str] | None = None
-    entailment: list[float] | None = None
-    factuality: float | None = None
-    verifier_failed: bool = False
     judged: bool = False
+    facts: list[str] | None = None
+    supported: list[bool] | None = None
+    factuality: float | None = None  # None until computed; a failed extraction or verification sets 0.0
+    fact_check_failed: bool = False
+    no_evidence: bool = False  # none of the question's titles is in the knowledge store
+
+    @property
+    def well_formed(self) -> bool:
+        return self.view.well_formed
+
+    @property
+    def answer(self) -> str | None:
+        return self.view.answer
 
     @property
     def format(self) -> float:
-        return format_score(self.well_formed)
+        return format_score(self.view.well_formed)
 
     @property
     def combined(self) -> float | None:
-        return combined_score(self.correctness, self.factuality)
+        return combined_score(self.correctness, self.factuality or 0.0)
 
     @property
     def n_facts(self) -> int:
@@ -52,11 +54,27 @@ class RewardParts:
 
     @property
     def n_supported(self) -> int:
-        return sum(p >= ENTAILMENT_THRESHOLD for p in self.entailment or [])
+        return sum(self.supported or [])
 
     @property
     def refusal(self) -> bool:
         return self.grade == Grade.NOT_ATTEMPTED
+
+
+@dataclass(frozen=True)
+class Question:
+    """The dataset columns a reward reads for one completion."""
+
+    text: str
+    answers: tuple[str, ...]
+    titles: tuple[str, ...]
+    topic: str  # the question's title string as in the data (the authors' retrieval topic)
+
+    @property
+    def scope(self) -> list[str]:
+        """Titles whose passages may be retrieved: each title, and the whole title string as one key (a KB built
+        per question stores its pages under that string)."""
+        return list(dict.fromkeys([*self.titles, self.topic]))
 
 
 @dataclass
@@ -64,96 +82,98 @@ class RewardScorer:
     judge: Judge
     extractor: FactExtractor
     verifier: FactVerifier
-    store: Any  # KnowledgeStore: search_batch(queries, titles, k)
+    store: Any  # KnowledgeStore: search_batch(queries, titles, k), covers(titles)
     top_k: int = 5
-    threshold: float = ENTAILMENT_THRESHOLD
+    threshold: float = 0.3
     gamma: int = GAMMA
+    query: str = "topic_and_fact"  # or "fact"
     memo_size: int = 50_000
     _memo: OrderedDict[str, RewardParts] = field(default_factory=OrderedDict)
 
     @staticmethod
-    def _key(text: str, question: str, answers: list[str], titles: list[str]) -> str:
-        return hashlib.sha256(json.dumps([text, question, answers, titles]).encode()).hexdigest()
+    def _key(text: str, question: Question) -> str:
+        return hashlib.sha256(json.dumps([text, question.text, question.answers, question.scope]).encode()).hexdigest()
 
-    def parts(
-        self,
-        texts: list[str],
-        questions: list[str],
-        answers: list[list[str]],
-        titles: list[list[str]],
-        factuality_for: str = "all",
-    ) -> list[RewardParts]:
-        """Parts of every completion. factuality_for='incorrect' verifies only where combined needs it."""
-        keys = [self._key(*row) for row in zip(texts, questions, answers, titles, strict=True)]
+    def parts(self, texts: list[str], questions: list[Question], factuality_for: str = "all") -> list[RewardParts]:
+        """Parts of every completion. factuality_for='incorrect' checks facts only where combined needs them
+        (correctness -1); the authors compute factuality for every completion and use it only there."""
+        keys = [self._key(t, q) for t, q in zip(texts, questions, strict=True)]
         for key, text in zip(keys, texts, strict=True):
             if key not in self._memo:
-                parsed = parse_completion(text)
-                self._memo[key] = RewardParts(parsed.well_formed, parsed.answer, parsed.think)
+                self._memo[key] = RewardParts(reward_view(text))
             self._memo.move_to_end(key)
         batch = [self._memo[k] for k in keys]
 
-        def needs_factuality(part: RewardParts) -> bool:
-            return part.factuality is None and not part.verifier_failed
+        def wanted(part: RewardParts) -> bool:
+            return part.factuality is None
 
         if factuality_for == "all":
             # Grading and fact checking are independent here: overlap their endpoint waits.
             with ThreadPoolExecutor(max_workers=1) as pool:
-                judging = pool.submit(self._judge, batch, questions, answers)
-                wanted = [i for i, p in enumerate(batch) if needs_factuality(p)]
-                self._factuality([batch[i] for i in wanted], [titles[i] for i in wanted])
+                judging = pool.submit(self._judge, batch, questions)
+                todo = [i for i, p in enumerate(batch) if wanted(p)]
+                self._factuality([batch[i] for i in todo], [questions[i] for i in todo])
                 judging.result()
         else:
-            self._judge(batch, questions, answers)
-            wanted = [i for i, p in enumerate(batch) if needs_factuality(p) and p.correctness == -1.0]
-            self._factuality([batch[i] for i in wanted], [titles[i] for i in wanted])
+            self._judge(batch, questions)
+            todo = [i for i, p in enumerate(batch) if wanted(p) and p.correctness == -1.0]
+            self._factuality([batch[i] for i in todo], [questions[i] for i in todo])
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return batch
 
-    def _judge(self, batch: list[RewardParts], questions: list[str], answers: list[list[str]]) -> None:
+    def _judge(self, batch: list[RewardParts], questions: list[Question]) -> None:
         todo = [i for i, p in enumerate(batch) if not p.judged]
         with_answer = [i for i in todo if batch[i].answer]
-        grades = self.judge.grade_many(
-            [JudgeItem(questions[i], tuple(_as_list(answers[i])), batch[i].answer or "") for i in with_answer]
-        )
-        for i, grade in zip(with_answer, grades, strict=True):
+        items = [JudgeItem(questions[i].text, questions[i].answers, batch[i].answer or "") for i in with_answer]
+        for i, grade in zip(with_answer, self.judge.grade_many(items), strict=True):
             batch[i].grade = grade
         for i in todo:
             batch[i].correctness = correctness_score(batch[i].answer, batch[i].grade)
-            # Sticky, like a verifier failure: TRL calls every reward function on the same batch, and
+            # Sticky, like a fact-check failure: TRL calls every reward function on the same batch, and
             # retrying a down endpoint for each of them would multiply the wait, not the signal.
             batch[i].judged = True
 
-    def _factuality(self, batch: list[RewardParts], titles: list[list[str]]) -> None:
+    def _factuality(self, batch: list[RewardParts], questions: list[Question]) -> None:
         if not batch:
             return
-        facts = self.extractor.extract_many([p.think or "" for p in batch])
-        queries, query_titles, owners = [], [], []
-        for i, (part, fact_list) in enumerate(zip(batch, facts, strict=True)):
-            if fact_list is None:
-                part.verifier_failed = True
+        # Reasoning with no text has no facts: no extraction call (the authors' extractor answers NON_FACTUAL).
+        with_text = [i for i, p in enumerate(batch) if p.view.fact_text]
+        replies = self.extractor.extract_many([batch[i].view.fact_text for i in with_text])
+        extracted = dict(zip(with_text, replies, strict=True))
+        queries, query_facts, scopes, owners = [], [], [], []
+        for i, part in enumerate(batch):
+            facts = extracted.get(i, [])
+            if facts is None:  # extraction failed after retries: factuality 0, as the authors' code gives
+                part.facts, part.fact_check_failed = [], True
                 continue
-            part.facts = fact_list
-            for fact in fact_list:
-                queries.append(fact)
-                query_titles.append(_as_list(titles[i]))
+            part.facts = facts
+            part.no_evidence = not self.store.covers(questions[i].scope)
+            if part.no_evidence:
+                continue  # no passage can support anything: every fact is unsupported, no retrieval needed
+            for fact in facts:
+                topic = questions[i].topic
+                queries.append(f"{topic} {fact}" if self.query == "topic_and_fact" and topic else fact)
+                query_facts.append(fact)
+                scopes.append(questions[i].scope)
                 owners.append(i)
-        results = self.store.search_batch(queries, query_titles, self.top_k) if queries else []
-        probs = self.verifier.entailment_many(
-            [(q, [p.text for p in r.passages]) for q, r in zip(queries, results, strict=True)]
+        results = self.store.search_batch(queries, scopes, self.top_k) if queries else []
+        values = self.verifier.entailment_many(
+            [(fact, [p.text for p in r.passages]) for fact, r in zip(query_facts, results, strict=True)]
         )
         per_item: dict[int, list[float | None]] = {}
-        for owner, prob in zip(owners, probs, strict=True):
-            per_item.setdefault(owner, []).append(prob)
+        for owner, value in zip(owners, values, strict=True):
+            per_item.setdefault(owner, []).append(value)
         for i, part in enumerate(batch):
-            if part.verifier_failed:
+            if part.fact_check_failed:
+                part.supported, part.factuality = [], 0.0
                 continue
-            values = per_item.get(i, [])
-            if any(v is None for v in values):
-                part.verifier_failed = True
+            found = per_item.get(i, [0.0] * part.n_facts)  # no evidence: nothing supported
+            if any(v is None for v in found):
+                part.fact_check_failed, part.supported, part.factuality = True, [], 0.0
                 continue
-            part.entailment = [float(v) for v in values]
-            part.factuality = factuality_score(part.entailment, self.threshold, self.gamma)
+            part.supported = [v >= self.threshold for v in found]  # type: ignore[operator]
+            part.factuality = factuality_score(part.supported, self.gamma)
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {
@@ -161,9 +181,3 @@ class RewardScorer:
             for name, backend in (("judge", self.judge), ("extractor", self.extractor), ("verifier", self.verifier))
             if isinstance(getattr(backend, "stats", None), CallStats)
         }
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

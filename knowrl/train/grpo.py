@@ -8,7 +8,7 @@ from typing import Any
 
 from knowrl.config.stages import GRPOStageConfig
 from knowrl.judges import build_extractor, build_judge, build_verifier
-from knowrl.knowledge.stage import open_store
+from knowrl.knowledge.stage import open_store, rows_to_drop
 from knowrl.method.prompts import chat_messages
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
@@ -22,14 +22,16 @@ from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
 
 
-def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None) -> list[dict[str, Any]]:
-    rows = DatasetTables(ctx.warehouse).rl_rows(rl_fp, "train")[:limit]
+def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None, drop: set[str] | None = None) -> list[dict[str, Any]]:
+    rows = [r for r in DatasetTables(ctx.warehouse).rl_rows(rl_fp, "train") if r["row_id"] not in (drop or set())]
+    rows = rows[:limit]
     return [
         {
             "prompt": chat_messages(r["question"]),
             "question": r["question"],
             "answers": list(r["answers"]),
             "titles": list(r["titles"]),
+            "topic": r["topic"],
         }
         for r in rows
     ]
@@ -45,6 +47,7 @@ def build_scorer(cfg: GRPOStageConfig, knowledge_ref: dict[str, Any], ctx: Stage
         store=open_store(knowledge_ref, ctx),
         top_k=cfg.verifier.top_k,
         threshold=cfg.verifier.entailment_threshold,
+        query=cfg.verifier.query,
     )
 
 
@@ -77,7 +80,10 @@ def run_grpo_stage(
 
     rl_fp = refs["data"]["rl"]["fingerprint"]
     sft_path = refs["sft"]["model_path"]
-    rows = grpo_rows(ctx, rl_fp, cfg.limit_rows)
+    drop = rows_to_drop(refs["knowledge"], ctx)
+    if drop:
+        ctx.progress(f"grpo: leaving out {len(drop)} questions without any title in the knowledge store", None)
+    rows = grpo_rows(ctx, rl_fp, cfg.limit_rows, drop)
     if not rows:
         raise ValueError(f"RL set {rl_fp} has no training rows")
     inputs = {"rl": rl_fp, "sft": refs["sft"]["fingerprint"], "knowledge": refs["knowledge"]["fingerprint"]}

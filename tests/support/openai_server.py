@@ -26,6 +26,7 @@ class Script:
     hang_first: int = 0  # the next N requests hang for `hang_s` (longer than the client's timeout)
     hang_s: float = 2.0
     always_fail: bool = False
+    retry_after_s: float | None = None  # sent as Retry-After with injected failures
 
 
 @dataclass
@@ -60,7 +61,9 @@ class ScriptedOpenAIServer:
                     if script.latency_s:
                         time.sleep(script.latency_s)
                     if script.always_fail or number <= script.fail_first:
-                        self._send(script.fail_status, {"error": {"message": "injected failure"}})
+                        after = script.retry_after_s
+                        headers = {"Retry-After": str(after)} if after is not None else {}
+                        self._send(script.fail_status, {"error": {"message": "injected failure"}}, headers)
                         return
                     if number <= script.fail_first + script.hang_first:
                         time.sleep(script.hang_s)
@@ -70,10 +73,12 @@ class ScriptedOpenAIServer:
                     with server.stats.lock:
                         server.stats.in_flight -= 1
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
@@ -107,16 +112,16 @@ def last_user_text(messages: list[dict[str, str]]) -> str:
 def knowrl_responder(messages: list[dict[str, str]]) -> str:
     """Answers our three prompt kinds plausibly: grades by substring, facts by sentence, support by overlap."""
     text = last_user_text(messages)
-    if text.startswith("You grade answers"):
-        gold = text.split("Gold target(s): ", 1)[1].split("\n", 1)[0].lower()
+    if "Gold target: " in text and "Predicted answer: " in text:
+        gold = text.split("Gold target: ", 1)[1].split("\n", 1)[0].lower()
         predicted = text.split("Predicted answer: ", 1)[1].split("\n", 1)[0].lower()
         if "don't know" in predicted:
             return "C"
         return "A" if any(g.strip() and g.strip() in predicted for g in gold.split("|")) else "B"
-    if text.startswith("Break the reasoning"):
-        reasoning = text.split("Reasoning:\n", 1)[1]
+    if text.startswith("Split the text below into atomic facts"):
+        reasoning = text.rsplit("Text:\n", 1)[1]
         sentences = [s.strip() for s in reasoning.replace("\n", " ").split(". ") if len(s.split()) >= 3]
-        return "\n".join(f"- {s.rstrip('.')}." for s in sentences) or "- NONE"
+        return "\n".join(f"- {s.rstrip('.')}." for s in sentences) or "NON_FACTUAL: no facts"
     if "Claim:" in text:
         claim = text.split("Claim: ", 1)[1].split("\n", 1)[0].lower().split()
         premise = text.lower()

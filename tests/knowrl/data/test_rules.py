@@ -23,6 +23,7 @@ def test_clean_rl_row_normalises_and_splits_titles() -> None:
         "question": "Who wrote Hamlet?",
         "answers": ["William Shakespeare"],
         "titles": ["Hamlet", "William_Shakespeare"],
+        "topic": "Hamlet ; William_Shakespeare;hamlet;",  # the title string as given: the retrieval topic
     }
 
 

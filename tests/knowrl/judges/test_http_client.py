@@ -1,14 +1,16 @@
-"""The OpenAI-compatible client against a real local server: retries, the None path, cache, concurrency."""
+"""The OpenAI-compatible client against a real local server: retries, Retry-After, the None path, cache,
+concurrency. Timing assertions are lower bounds only (a busy machine makes things slower, never faster)."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
 from knowrl.config.backends import EndpointConfig, JudgeConfig
 from knowrl.judges.base import Grade, JudgeItem
-from knowrl.judges.http_client import ChatClient
+from knowrl.judges.http_client import ChatClient, JudgeConfigError
 from knowrl.judges.openai_backends import OpenAIJudge
 from storage.llm_cache import LLMCache
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
@@ -22,8 +24,7 @@ def _cfg(server: ScriptedOpenAIServer, **kw) -> EndpointConfig:
         "model": "judge-model",
         "api_key_env": "KNOWRL_TEST_KEY",
         "max_retries": 3,
-        "backoff_s": 0.01,
-        "timeout_s": 2.0,
+        "timeout_s": 5.0,
         "concurrency": 4,
     }
     values.update(kw)
@@ -39,29 +40,39 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KNOWRL_TEST_KEY", SECRET)
 
 
-def test_retries_on_500_and_429_then_succeeds() -> None:
-    for status in (500, 429):
-        with ScriptedOpenAIServer(Script(lambda m: "ok", fail_first=2, fail_status=status)) as server:
-            client = ChatClient(_cfg(server, concurrency=1))
-            assert client.complete_many(_convs(1)) == ["ok"]
-            assert server.stats.requests == 3 and client.stats.retries == 2 and client.stats.failures == 0
-            assert server.stats.auth_headers[-1] == f"Bearer {SECRET}"
+@pytest.mark.parametrize("status", [500, 429])
+def test_retries_on_500_and_429_then_succeeds(status: int) -> None:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", fail_first=2, fail_status=status, retry_after_s=0)) as server:
+        client = ChatClient(_cfg(server, concurrency=1))
+        assert client.complete_many(_convs(1)) == ["ok"]
+        assert server.stats.requests == 3 and client.stats.failures == 0
+        assert server.stats.auth_headers[-1] == f"Bearer {SECRET}"
+
+
+def test_retry_after_header_is_honoured() -> None:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", fail_first=1, fail_status=429, retry_after_s=2)) as server:
+        client = ChatClient(_cfg(server, concurrency=1))
+        started = time.monotonic()
+        assert client.complete_many(_convs(1)) == ["ok"]
+        assert time.monotonic() - started >= 1.9  # waited as the server asked, not the default 0.5 s
+        assert server.stats.requests == 2
 
 
 def test_timeouts_are_retried() -> None:
-    with ScriptedOpenAIServer(Script(lambda m: "ok", hang_first=1, hang_s=1.5)) as server:
-        client = ChatClient(_cfg(server, timeout_s=0.5, concurrency=1))
+    with ScriptedOpenAIServer(Script(lambda m: "ok", hang_first=1, hang_s=3.0)) as server:
+        client = ChatClient(_cfg(server, timeout_s=1.0, concurrency=1))
         assert client.complete_many(_convs(1)) == ["ok"]
-        assert client.stats.retries == 1
+        assert server.stats.requests == 2
 
 
 def test_endpoint_down_yields_none_and_counts_failure(caplog: pytest.LogCaptureFixture, ctx) -> None:
     cache = LLMCache(ctx.warehouse)
-    with ScriptedOpenAIServer(Script(lambda m: "ok", always_fail=True)) as server:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", always_fail=True, retry_after_s=0)) as server:
         judge = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server, max_retries=2)), cache)
         with caplog.at_level(logging.WARNING):
             grades = judge.grade_many([JudgeItem("q?", ("a",), "a"), JudgeItem("q2?", ("b",), "c")])
     assert grades == [None, None] and judge.stats.failures == 2
+    assert judge.stats.last_error == "InternalServerError (HTTP 500)"
     assert cache.count() == 0  # failures are not cached: the next call tries again
     assert SECRET not in caplog.text and "failed" in caplog.text
 
@@ -70,7 +81,13 @@ def test_non_retryable_status_fails_fast() -> None:
     with ScriptedOpenAIServer(Script(lambda m: "ok", always_fail=True, fail_status=401)) as server:
         client = ChatClient(_cfg(server, max_retries=5))
         assert client.complete_many(_convs(1)) == [None]
-        assert server.stats.requests == 1
+        assert server.stats.requests == 1 and client.stats.last_error == "AuthenticationError (HTTP 401)"
+
+
+def test_hosted_api_without_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KNOWRL_TEST_KEY")
+    with pytest.raises(JudgeConfigError, match="set the environment variable KNOWRL_TEST_KEY"):
+        ChatClient(EndpointConfig(api_key_env="KNOWRL_TEST_KEY"))
 
 
 def test_second_call_hits_the_warehouse_cache(ctx) -> None:
@@ -93,9 +110,10 @@ def test_second_call_hits_the_warehouse_cache(ctx) -> None:
 
 
 def test_concurrency_bound_is_respected_and_duplicates_cost_one_call() -> None:
-    with ScriptedOpenAIServer(Script(lambda m: "ok", latency_s=0.05)) as server:
+    with ScriptedOpenAIServer(Script(lambda m: "ok", latency_s=0.2)) as server:
         client = ChatClient(_cfg(server, concurrency=3))
         conversations = _convs(12) + _convs(12)
         assert client.complete_many(conversations) == ["ok"] * 24
         assert server.stats.requests == 12
-        assert 2 <= server.stats.peak_in_flight <= 3
+        # An upper bound holds however slow the machine is; requests overlap when the bound allows it.
+        assert server.stats.peak_in_flight <= 3

@@ -4,6 +4,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -14,6 +15,7 @@ from knowrl.knowledge.passages import KNOWRL_SEPARATOR, split_passages
 from knowrl.knowledge.sources import KnowledgeSourceError
 from knowrl.knowledge.stage import open_store, run_knowledge_stage
 from storage.knowledge import KnowledgeTables
+from tests.support.tiny_sentence_encoder import build_tiny_sentence_encoder
 
 PAGES = {
     "Alpha Centauri": [
@@ -68,16 +70,45 @@ def test_knowrl_sqlite_import_scoped_by_normalised_titles(ctx, tmp_path: Path, d
     assert reasons == [("Empty Page", "empty page text")]
 
 
-def test_scoped_search_ranks_rare_words_first_and_falls_back_globally(ctx, tmp_path: Path, data_ref) -> None:
+def test_questions_without_any_title_are_counted_and_can_be_dropped(ctx, tmp_path: Path) -> None:
+    from knowrl.knowledge.stage import rows_to_drop
+    from knowrl.train.grpo import grpo_rows
+
+    rows = [
+        ("Who first climbed Everest?", "Mount Everest;Nobody Knows"),
+        ("What is a quasar?", "Quasar;Active galactic nucleus"),  # neither title in the KB
+        ("Where do zebras live?", "Zebra"),
+        ("Whose page is keyed by the whole title string?", "Per Question;Key"),
+    ]
+    data = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, rows)), heldout_fraction=0.0), ctx)
+    kb = _sqlite_kb(tmp_path / "kb.db")
+    con = sqlite3.connect(kb)
+    con.execute("INSERT INTO documents VALUES (?, ?)", ["Per Question;Key", "A page stored under a joined title."])
+    con.commit()
+    con.close()
+    kept = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data, ctx)
+    assert (kept["questions"], kept["questions_without_titles"]) == (4, 1)
+    assert rows_to_drop(kept, ctx) == set()
+    store = open_store(kept, ctx)
+    assert store.search("joined title", ["Per Question", "Key", "Per Question;Key"], k=1).passages  # topic key
+    dropped = run_knowledge_stage(KnowledgeConfig(source=str(kb), drop_questions_without_titles=True), data, ctx)
+    assert dropped["fingerprint"] != kept["fingerprint"]  # GRPO re-runs when the option changes
+    drop = rows_to_drop(dropped, ctx)
+    questions = [r["question"] for r in grpo_rows(ctx, data["rl"]["fingerprint"], None, drop)]
+    assert len(drop) == 1 and "What is a quasar?" not in questions and len(questions) == 3
+
+
+def test_scoped_search_ranks_rare_words_first_and_never_leaves_the_titles(ctx, tmp_path: Path, data_ref) -> None:
     ref = run_knowledge_stage(KnowledgeConfig(source=str(_sqlite_kb(tmp_path / "kb.db"))), data_ref, ctx)
     store = open_store(ref, ctx)
     result = store.search("supplemental oxygen summit", ["Mount_Everest"], k=2)
-    assert result.scoped and result.passages[0].text == PAGES["Mount Everest"][1]
+    assert result.passages[0].text == PAGES["Mount Everest"][1]
     scoped = store.search("Proxima orbits", ["Mount Everest"], k=5)
-    assert scoped.scoped and {p.title for p in scoped.passages} == {"Mount Everest"}
-    fallback = store.search("Proxima orbits", ["Unknown Page"], k=1)
-    assert not fallback.scoped and fallback.passages[0].title == "Alpha Centauri"
-    assert fallback.missing_titles == ["Unknown Page"]
+    assert {p.title for p in scoped.passages} == {"Mount Everest"}
+    # None of the titles in the store: no evidence, and no fallback to other pages (the authors' retriever).
+    unknown = store.search("Proxima orbits", ["Unknown Page"], k=1)
+    assert unknown.passages == [] and unknown.missing_titles == ["Unknown Page"]
+    assert not store.covers(["Unknown Page"]) and store.covers(["Unknown Page", "zebra"])
     batch = store.search_batch(["zebras stripes", "highest mountain"], [["zebra"], ["Mount Everest", "Zebra"]], k=1)
     assert [r.passages[0].title for r in batch] == ["Zebra", "Mount Everest"]
 
@@ -170,17 +201,38 @@ def test_corrupt_inputs_give_documented_errors(ctx, tmp_path: Path, data_ref) ->
         run_knowledge_stage(KnowledgeConfig(source=str(nothing)), data_ref, ctx)
 
 
-def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, tiny_model_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def sentence_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny sentence-transformers model shaped like gtr-t5-large (T5 encoder, mean pooling, dense, normalise)."""
+    return build_tiny_sentence_encoder(tmp_path_factory.mktemp("st"))
+
+
+def test_sentence_transformers_model_runs_its_own_modules(sentence_encoder: Path) -> None:
+    from knowrl.knowledge.dense import Embedder
+
+    embedder = Embedder(sentence_encoder)
+    vectors = embedder.encode(["Mount Everest is the highest mountain", "zebras"])
+    # The dense projection (32 -> 16) ran after the encoder's pooling, and the rows are unit vectors.
+    assert vectors.shape == (2, 16) and embedder.dimension == 16
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert type(embedder.model[0].auto_model).__name__ == "T5EncoderModel"  # encoder only, no decoder inputs
+
+
+def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, sentence_encoder: Path) -> None:
+    from knowrl.knowledge.dense import Embedder, passage_input
+
     kb = _sqlite_kb(tmp_path / "kb.db")
-    cfg = KnowledgeConfig(source=str(kb), backend="dense", dense_model=str(tiny_model_dir))
+    cfg = KnowledgeConfig(source=str(kb), backend="dense", dense_model=str(sentence_encoder))
     store = open_store(run_knowledge_stage(cfg, data_ref, ctx), ctx)
     assert store.dense is not None
     exact = PAGES["Mount Everest"][1]
-    result = store.search(exact, ["Mount Everest", "Zebra"], k=3)
-    assert result.scoped and result.passages[0].text == exact  # identical text: cosine similarity 1
+    result = store.search(passage_input("Mount Everest", exact), ["Mount Everest", "Zebra"], k=3)
+    assert result.passages[0].text == exact  # the passage is embedded as "title text": cosine similarity 1
+    assert result.passages[0].score == pytest.approx(1.0, abs=1e-4)
     assert {p.title for p in result.passages} <= {"Mount Everest", "Zebra"}
-    fallback = store.search(PAGES["Alpha Centauri"][0], ["Nowhere"], k=1)
-    assert not fallback.scoped and fallback.passages[0].title == "Alpha Centauri"
+    query = Embedder(sentence_encoder).encode([passage_input("Zebra", PAGES["Zebra"][0])])
+    assert np.allclose(store.dense.embedder.encode([passage_input("Zebra", PAGES["Zebra"][0])]), query, atol=1e-5)
+    assert store.search(PAGES["Alpha Centauri"][0], ["Nowhere"], k=1).passages == []
     with pytest.raises(ValueError, match="needs knowledge.dense_model"):
         run_knowledge_stage(KnowledgeConfig(source=str(kb), backend="dense", passage_max_tokens=99), data_ref, ctx)
 

@@ -10,28 +10,48 @@ import yaml
 from knowrl.config.recipe import load_recipe
 from knowrl.config.stages import PublishConfig
 from knowrl.evaluate.report import grade_chart, markdown_report
-from knowrl.publish.gate import GateRefused, check_gate
+from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
+from knowrl.publish.card import redact_local_paths
 from knowrl.publish.stage import run_publish_stage
 from tests.conftest import REPO_ROOT
 from tests.support.hub_server import LocalHubServer
 
 TOKEN = "hf_test_token_that_must_never_be_written_123"
+
+
+def _row(base: float, sft: float, grpo: float) -> dict:
+    diff = lambda a, b: {"diff": a - b, "ci_low": a - b - 0.05, "ci_high": a - b + 0.05}  # noqa: E731
+    return {
+        "base": base,
+        "sft": sft,
+        "grpo": grpo,
+        "grpo-sft": diff(grpo, sft),
+        "grpo-base": diff(grpo, base),
+        "sft-base": diff(sft, base),
+    }
+
+
 COMPARISON = {
     "simpleqa": {
-        "incorrect_rate": {"base": 0.78, "trained": 0.58, "diff": -0.2, "ci_low": -0.3, "ci_high": -0.1},
-        "correct_rate": {"base": 0.2, "trained": 0.22, "diff": 0.02, "ci_low": -0.05, "ci_high": 0.08},
-        "not_attempted_rate": {"base": 0.02, "trained": 0.2, "diff": 0.18, "ci_low": 0.1, "ci_high": 0.25},
+        "kind": "qa",
+        "items": 300,
+        "metrics": {
+            "incorrect_rate": _row(0.78, 0.7, 0.58),
+            "correct_rate": _row(0.2, 0.21, 0.22),
+            "not_attempted_rate": _row(0.02, 0.09, 0.2),
+        },
     },
-    "gpqa": {"accuracy": {"base": 0.41, "trained": 0.37, "diff": -0.04, "ci_low": -0.1, "ci_high": 0.02}},
+    "gpqa": {"kind": "mc", "items": 198, "metrics": {"accuracy": _row(0.41, 0.4, 0.37)}},
 }
+SUMMARY = "simpleqa: incorrect 0.70 -> 0.58 vs SFT"
 
 
 @pytest.fixture
 def refs(ctx, tiny_model_dir: Path, tmp_path: Path) -> dict:
     evaluate_dir = tmp_path / "evaluate"
     evaluate_dir.mkdir()
-    models = {"base": "base-model", "trained": "trained-model"}
-    (evaluate_dir / "report.md").write_text(markdown_report(COMPARISON, models))
+    models = {"base": "/models/base-model", "sft": "/runs/sft-model", "grpo": "/runs/grpo-model"}
+    (evaluate_dir / "report.md").write_text(markdown_report(COMPARISON, models, SUMMARY))
     grade_chart(COMPARISON, evaluate_dir / "grades.png")
     return {
         "data": {
@@ -62,14 +82,14 @@ def _recipe() -> dict:
 
 def test_gate_names_the_metric_and_force_overrides(ctx, refs) -> None:
     assert check_gate({"simpleqa.incorrect_rate": 0.0}, COMPARISON) == []
-    violations = check_gate({"gpqa.accuracy": 0.01, "simpleqa.not_attempted_rate": 0.5}, COMPARISON)
-    assert violations == ["gpqa.accuracy: trained 0.370 vs baseline 0.410 (+0.040 worse, limit +0.010)"]
+    violations = check_gate({"gpqa.accuracy": 0.01, "simpleqa.correct_rate": 0.5}, COMPARISON)
+    assert violations == ["gpqa.accuracy: GRPO 0.370 vs baseline 0.410 (+0.040 worse, limit +0.010)"]
     cfg = PublishConfig(repo_id="org/model", gate={"gpqa.accuracy": 0.01})
     with pytest.raises(GateRefused, match=r"gpqa\.accuracy.*publish\.force=true"):
         run_publish_stage(cfg, refs, ctx, _recipe())
     forced = run_publish_stage(cfg.model_copy(update={"force": True, "dry_run": True}), refs, ctx, _recipe())
     assert forced["gate_violations"] == violations
-    with pytest.raises(GateRefused, match="was not evaluated"):
+    with pytest.raises(GateConfigError, match="was not evaluated"):
         check_gate({"aime.accuracy": 0.0}, COMPARISON)
 
 
@@ -107,6 +127,21 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
     ):
         assert section in card
     assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == "grpofp"
+    assert SUMMARY in card and "/runs/" not in card and "/work/" not in card  # no local folder in a public card
+    redacted = redact_local_paths({"rl_source": "/work/demo/rl.jsonl", "base_model": "org/model", "n": [3, "~/x"]})
+    assert redacted == {"rl_source": "local:rl.jsonl", "base_model": "org/model", "n": [3, "local:x"]}
+
+
+def test_model_card_usage_snippet_runs_as_pasted(ctx, refs) -> None:
+    ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
+    card = (Path(ref["bundle_path"]) / "README.md").read_text()
+    snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
+    snippet = snippet.replace('"org/knowrl-7b"', repr(ref["bundle_path"])).replace(
+        "max_new_tokens=512", "max_new_tokens=2"
+    )
+    namespace: dict = {}
+    exec(compile(snippet, "model-card-snippet", "exec"), namespace)  # defines SYSTEM_PROMPT itself, loads, generates
+    assert "SYSTEM_PROMPT" in namespace
 
 
 def test_push_goes_through_the_hub_api_and_the_token_is_never_written(

@@ -6,10 +6,11 @@ import pytest
 
 from knowrl.config.backends import EndpointConfig, ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.config.stages import RewardSpec
-from knowrl.judges import build_extractor, build_judge, build_verifier
+from knowrl.judges import CallStats, build_extractor, build_judge, build_verifier
 from knowrl.knowledge.stage import open_store
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
+from knowrl.rewards.scorer import Question
 from storage.llm_cache import LLMCache
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 
@@ -83,7 +84,7 @@ def test_unknown_reward_name_is_rejected(scorer) -> None:
 
 def test_endpoint_down_gives_none_not_a_crash(ctx, demo_knowledge_ref) -> None:
     with ScriptedOpenAIServer(Script(knowrl_responder, always_fail=True)) as server:
-        endpoint = EndpointConfig(base_url=server.base_url, max_retries=1, backoff_s=0.01)
+        endpoint = EndpointConfig(base_url=server.base_url, max_retries=1, api_key_env="KNOWRL_UNSET_KEY")
         scorer = RewardScorer(
             build_judge(JudgeConfig(backend="openai", endpoint=endpoint), LLMCache(ctx.warehouse)),
             build_extractor(ExtractorConfig()),
@@ -100,7 +101,7 @@ def test_endpoint_down_gives_none_not_a_crash(ctx, demo_knowledge_ref) -> None:
 def test_http_backends_score_like_the_method_and_cache(ctx, demo_knowledge_ref) -> None:
     cache = LLMCache(ctx.warehouse)
     with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
-        endpoint = EndpointConfig(base_url=server.base_url, backoff_s=0.01)
+        endpoint = EndpointConfig(base_url=server.base_url, api_key_env="KNOWRL_UNSET_KEY")
         make = lambda: RewardScorer(  # noqa: E731
             build_judge(JudgeConfig(backend="openai", endpoint=endpoint), cache),
             build_extractor(ExtractorConfig(backend="openai", endpoint=endpoint), cache),
@@ -114,3 +115,88 @@ def test_http_backends_score_like_the_method_and_cache(ctx, demo_knowledge_ref) 
         again = functions["combined"](prompts=["q"] * 4, completions=[GOOD, WRONG, REFUSE, BROKEN], **COLUMNS)
     assert first[0] == 2.0 and first[2] == 1.0 and first[1] == pytest.approx(-1 + 0.000123, abs=1e-5)
     assert again == first and server.stats.requests == calls
+
+
+class RecordingStore:
+    """The knowledge store, recording the queries and title scopes it is asked for."""
+
+    def __init__(self, store) -> None:
+        self.store, self.queries, self.scopes = store, [], []
+
+    def covers(self, titles):
+        return self.store.covers(titles)
+
+    def search_batch(self, queries, titles, k):
+        self.queries.extend(queries)
+        self.scopes.extend(titles)
+        return self.store.search_batch(queries, titles, k)
+
+
+def _question(titles=("Penicillin",), topic="Penicillin") -> Question:
+    return Question("Who discovered penicillin?", ("Alexander Fleming",), tuple(titles), topic)
+
+
+def test_query_is_topic_and_fact_scoped_to_the_questions_titles(ctx, demo_knowledge_ref) -> None:
+    store = RecordingStore(open_store(demo_knowledge_ref, ctx))
+    scorer = RewardScorer(
+        build_judge(JudgeConfig()), build_extractor(ExtractorConfig()), build_verifier(VerifierConfig()), store
+    )
+    scorer.parts([WRONG], [_question()], "all")
+    assert store.queries == ["Penicillin Penicillin was discovered by Alexander Fleming."]
+    assert store.scopes == [["Penicillin"]]
+    fact_only = RecordingStore(store.store)
+    scorer = RewardScorer(
+        build_judge(JudgeConfig()),
+        build_extractor(ExtractorConfig()),
+        build_verifier(VerifierConfig()),
+        fact_only,
+        query="fact",
+    )
+    scorer.parts([WRONG], [_question(titles=("Penicillin", "Mould"), topic="Penicillin;Mould")], "all")
+    assert fact_only.queries == ["Penicillin was discovered by Alexander Fleming."]
+    assert fact_only.scopes == [["Penicillin", "Mould", "Penicillin;Mould"]]  # each title, and the whole string
+
+
+def test_the_configured_threshold_decides_support(scorer) -> None:
+    # 4 of the fact's 5 content words are in the passage: lexical support 0.65 on the P(entailment) scale.
+    partial = "<think>Penicillin was discovered by Alexander Fleming in Scotland.</think><answer>Pasteur</answer>"
+    [loose] = scorer.parts([partial], [_question()], "all")
+    strict_scorer = RewardScorer(scorer.judge, scorer.extractor, scorer.verifier, scorer.store, threshold=0.7)
+    [strict] = strict_scorer.parts([partial], [_question()], "all")
+    assert loose.supported == [True] and strict.supported == [False] and strict.factuality == 0.0
+
+
+def test_a_question_without_evidence_has_unsupported_facts(ctx, demo_knowledge_ref) -> None:
+    store = RecordingStore(open_store(demo_knowledge_ref, ctx))
+    scorer = RewardScorer(
+        build_judge(JudgeConfig()), build_extractor(ExtractorConfig()), build_verifier(VerifierConfig()), store
+    )
+    log = RewardLog()
+    functions, _ = _functions(scorer, log)
+    rewards = functions["combined"](
+        prompts=["q"],
+        completions=[WRONG],
+        question=["Who discovered penicillin?"],
+        answers=[["Alexander Fleming"]],
+        titles=[["No Such Page"]],
+        topic=["No Such Page"],
+    )
+    assert rewards == [-1.0] and store.queries == []  # nothing to retrieve from: every fact unsupported
+    assert log.rows[-1]["questions_without_evidence"] == 1
+
+
+class FailingExtractor:
+    def __init__(self) -> None:
+        self.stats = CallStats()
+
+    def extract_many(self, texts):
+        return [None] * len(texts)
+
+
+def test_failed_fact_extraction_scores_factuality_zero(scorer) -> None:
+    failing = RewardScorer(scorer.judge, FailingExtractor(), scorer.verifier, scorer.store)
+    log = RewardLog()
+    functions, _ = _functions(failing, log)
+    rewards = functions["combined"](prompts=["q"] * 4, completions=[GOOD, WRONG, REFUSE, BROKEN], **COLUMNS)
+    assert rewards == [2.0, -1.0, 1.0, -1.0]  # incorrect answers get -1 + 0, as the authors' code gives
+    assert log.rows[-1]["fact_check_failures"] == 2
