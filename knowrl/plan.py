@@ -8,7 +8,7 @@ from typing import Any
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe, load_recipe
 from knowrl.stages import UPSTREAM, StageSelectionError, select_stages
-from storage import Paths, Warehouse
+from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
 
 
@@ -56,7 +56,7 @@ class RunPlan:
     def previous_ref(self, stage: str, paths: Paths | None = None) -> dict[str, Any]:
         """The last completed result of a stage that is not selected, for the stages after it."""
         paths = paths or Paths.from_env()
-        runs = StageRuns(Warehouse(paths.warehouse)).latest(stage, self.recipe.config_hash(stage))
+        runs = StageRuns(open_warehouse(paths)).latest(stage, self.recipe.config_hash(stage))
         if runs is None:
             raise StageSelectionError(
                 f"stage {stage!r} is not selected and has no completed run with this recipe's {stage} config; "
@@ -69,5 +69,5 @@ class RunPlan:
         if data_ref is None or "data" not in self.selected or not self.recipe.data.stop_when_unchanged:
             return False
         # The data task may be a cache hit, so compare with what the last completed training used.
-        last = StageRuns(Warehouse(Paths.from_env().warehouse)).latest("grpo")
+        last = StageRuns(open_warehouse(Paths.from_env())).latest("grpo")
         return last is not None and last["ref"].get("inputs", {}).get("rl") == data_ref["rl"]["fingerprint"]

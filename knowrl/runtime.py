@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from storage import ArtifactStore, Paths, Warehouse
+from storage import ArtifactStore, CheckpointMirror, Paths, Warehouse, open_artifacts, open_checkpoints, open_warehouse
 
 Progress = Callable[[str, float | None], None]
 
@@ -26,12 +26,15 @@ class StageContext:
     paths: Paths
     warehouse: Warehouse = field(init=False)
     artifacts: ArtifactStore = field(init=False)
+    checkpoints: CheckpointMirror = field(init=False)
     progress: Progress = _log_progress
 
     def __post_init__(self) -> None:
+        # The storage profile (local, or object storage + DuckLake) comes from the environment: storage/profile.py.
         self.paths.ensure()
-        self.warehouse = Warehouse(self.paths.warehouse)
-        self.artifacts = ArtifactStore(self.paths.artifacts)
+        self.warehouse = open_warehouse(self.paths)
+        self.artifacts = open_artifacts(self.paths)
+        self.checkpoints = open_checkpoints(self.paths)
 
     @classmethod
     def from_env(cls, progress: Progress | None = None) -> StageContext:

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from knowrl import STAGES
 from knowrl.config.recipe import load_recipe
-from storage import Paths, Warehouse
+from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
 
 
@@ -60,7 +60,7 @@ def print_run_summary(console: Console, refs: dict[str, dict[str, Any]]) -> None
 def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> None:
     recipe = load_recipe(recipe_path, overrides)
     paths = Paths.from_env()
-    runs = StageRuns(Warehouse(paths.warehouse))
+    runs = StageRuns(open_warehouse(paths, read_only=True))
     table = Table(title=f"knowrl status ({paths.root})")
     for column in ("stage", "last run", "matches recipe", "artifact", "result"):
         table.add_column(column)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install knowrl-pipeline with its dev tools.
+# Create .venv and install knowrl-pipeline with its dev tools and the remote storage profile's packages.
 # Without a CUDA GPU it installs the CPU build of torch first (a local wheel when pip is configured with one,
 # else PyTorch's CPU index, or KNOWRL_TORCH_INDEX), so pip never pulls the multi-GB CUDA build.
 set -euo pipefail
@@ -23,5 +23,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     "${PIP[@]}" install "$TORCH_SPEC" --index-url "$index" --extra-index-url https://pypi.org/simple
   fi
 fi
-"${PIP[@]}" install -e ".[dev]"
+"${PIP[@]}" install -e ".[dev,remote]"
 .venv/bin/python -c "import torch, deepspeed, trl, prefect; print(f'setup: torch {torch.__version__}, trl {trl.__version__}, prefect {prefect.__version__}, deepspeed {deepspeed.__version__} (accelerator: {deepspeed.get_accelerator().device_name()})')" 2>&1 | grep '^setup:'

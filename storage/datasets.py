@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import duckdb
 import pyarrow as pa
 
 from storage.warehouse import Warehouse
@@ -36,57 +37,56 @@ class DatasetTables:
     def record_load(
         self, record: LoadRecord, rows: list[dict[str, Any]], quarantined: list[dict[str, Any]]
     ) -> tuple[str, bool]:
-        """Store a load in one transaction; rows are inserted only for a fingerprint not seen before.
+        """Store a load in one transaction; rows are inserted only for a fingerprint not seen before (idempotent).
 
         Returns the load id and whether this fingerprint is a new version for its source.
         """
         table = self.ROW_TABLES[record.kind]
         load_id = uuid.uuid4().hex
-        with self.warehouse.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                seen = con.execute(
-                    "SELECT count(*) FROM dataset_loads WHERE kind = ? AND source = ? AND fingerprint = ?",
-                    [record.kind, record.source, record.fingerprint],
-                ).fetchall()[0][0]
-                exists = con.execute(
-                    f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [record.fingerprint]
-                ).fetchall()[0][0]
-                if rows and not exists:
-                    arrow_rows = pa.Table.from_pylist([{"fingerprint": record.fingerprint, **r} for r in rows])
-                    con.register("incoming_rows", arrow_rows)
-                    columns = ", ".join(arrow_rows.column_names)
-                    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_rows")
-                    con.unregister("incoming_rows")
-                if quarantined:
-                    con.executemany(
-                        "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                        [
-                            [load_id, record.kind, record.source, q["source_row"], q["reason"], q.get("raw")]
-                            for q in quarantined
-                        ],
-                    )
-                con.execute(
-                    "INSERT INTO dataset_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+
+        def register(con: duckdb.DuckDBPyConnection) -> bool:
+            seen = con.execute(
+                "SELECT count(*) FROM dataset_loads WHERE kind = ? AND source = ? AND fingerprint = ?",
+                [record.kind, record.source, record.fingerprint],
+            ).fetchall()[0][0]
+            exists = con.execute(
+                f"SELECT count(*) FROM {table} WHERE fingerprint = ?", [record.fingerprint]
+            ).fetchall()
+            if rows and not exists[0][0]:
+                arrow_rows = pa.Table.from_pylist([{"fingerprint": record.fingerprint, **r} for r in rows])
+                con.register("incoming_rows", arrow_rows)
+                columns = ", ".join(arrow_rows.column_names)
+                con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_rows")
+                con.unregister("incoming_rows")
+            if quarantined:
+                con.executemany(
+                    "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        load_id,
-                        record.kind,
-                        record.source,
-                        record.revision,
-                        record.source_fingerprint,
-                        record.fingerprint,
-                        record.config_hash,
-                        record.n_read,
-                        record.n_accepted,
-                        record.n_quarantined,
-                        seen == 0,
+                        [load_id, record.kind, record.source, q["source_row"], q["reason"], q.get("raw")]
+                        for q in quarantined
                     ],
                 )
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-        return load_id, seen == 0
+            con.execute(
+                "INSERT INTO dataset_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+                [
+                    load_id,
+                    record.kind,
+                    record.source,
+                    record.revision,
+                    record.source_fingerprint,
+                    record.fingerprint,
+                    record.config_hash,
+                    record.n_read,
+                    record.n_accepted,
+                    record.n_quarantined,
+                    seen == 0,
+                ],
+            )
+            return seen == 0
+
+        # Serialised with other loads: two workers loading the same version store its rows once, and exactly one
+        # of them records it as new; each load keeps its own history row and quarantine (looked up by load id).
+        return load_id, self.warehouse.write(register, serialize="datasets")
 
     def rl_rows(self, fingerprint: str, split: str | None = "train") -> list[dict[str, Any]]:
         # Rows loaded before the topic column existed get their titles joined as the topic.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from storage.warehouse import Warehouse
@@ -33,40 +34,38 @@ class EvalTables:
         items: list[dict[str, Any]],
         metrics: dict[str, float],
     ) -> None:
-        with self.warehouse.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute("DELETE FROM eval_items WHERE eval_key = ?", [eval_key])
-                con.execute("DELETE FROM eval_metrics WHERE eval_key = ?", [eval_key])
-                table = pa.Table.from_pylist(
-                    [
-                        {
-                            "eval_key": eval_key,
-                            "model_id": model_id,
-                            "benchmark": benchmark,
-                            "benchmark_fingerprint": fingerprint,
-                            **{k: v for k, v in i.items() if k != "details"},
-                            "details": json.dumps(i.get("details") or {}),
-                        }
-                        for i in items
-                    ]
-                )
-                con.register("incoming", table)
-                con.execute(
-                    "INSERT INTO eval_items (eval_key, model_id, benchmark, benchmark_fingerprint, item_id, question, "
-                    "generation, answer, parse_status, grade, score, details, created_at, followed_format) "
-                    "SELECT eval_key, model_id, benchmark, benchmark_fingerprint, item_id, question, generation, "
-                    "answer, parse_status, grade, score, details, now(), followed_format FROM incoming"
-                )
-                con.unregister("incoming")
-                con.executemany(
-                    "INSERT INTO eval_metrics VALUES (?, ?, ?, ?, ?)",
-                    [[eval_key, model_id, benchmark, name, value] for name, value in metrics.items()],
-                )
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+        table = pa.Table.from_pylist(
+            [
+                {
+                    "eval_key": eval_key,
+                    "model_id": model_id,
+                    "benchmark": benchmark,
+                    "benchmark_fingerprint": fingerprint,
+                    **{k: v for k, v in i.items() if k != "details"},
+                    "details": json.dumps(i.get("details") or {}),
+                }
+                for i in items
+            ]
+        )
+
+        def replace(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("DELETE FROM eval_items WHERE eval_key = ?", [eval_key])
+            con.execute("DELETE FROM eval_metrics WHERE eval_key = ?", [eval_key])
+            con.register("incoming", table)
+            con.execute(
+                "INSERT INTO eval_items (eval_key, model_id, benchmark, benchmark_fingerprint, item_id, question, "
+                "generation, answer, parse_status, grade, score, details, created_at, followed_format) "
+                "SELECT eval_key, model_id, benchmark, benchmark_fingerprint, item_id, question, generation, "
+                "answer, parse_status, grade, score, details, now(), followed_format FROM incoming"
+            )
+            con.unregister("incoming")
+            con.executemany(
+                "INSERT INTO eval_metrics VALUES (?, ?, ?, ?, ?)",
+                [[eval_key, model_id, benchmark, name, value] for name, value in metrics.items()],
+            )
+
+        # Serialised: two workers evaluating the same key (a retried task) leave one copy, never two.
+        self.warehouse.write(replace, serialize="evaluations")
 
     def metrics(self, eval_key: str) -> dict[str, float]:
         with self.warehouse.connect() as con:

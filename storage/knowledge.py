@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
-from storage.warehouse import Warehouse
+from storage.warehouse import Warehouse, insert_new
 
 
 class KnowledgeTables:
@@ -39,40 +40,53 @@ class KnowledgeTables:
         searched: list[str],
         quarantined: list[dict[str, Any]],
     ) -> None:
-        """Record one build's new pages, passages and searched titles in one transaction."""
-        with self.warehouse.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                if segment_id:
-                    n = len(passages)
-                    con.execute(
-                        "INSERT INTO knowledge_segments VALUES (?, ?, ?, ?, now())",
-                        [store_key, segment_id, len(pages), n],
-                    )
-                for table, rows in (("knowledge_pages", pages), ("knowledge_passages", passages)):
-                    if rows:
-                        con.register("incoming", pa.Table.from_pylist([{"store_key": store_key, **r} for r in rows]))
-                        columns = ", ".join(["store_key", *rows[0].keys()])
-                        con.execute(f"INSERT OR IGNORE INTO {table} ({columns}) SELECT {columns} FROM incoming")
-                        con.unregister("incoming")
-                if searched:
-                    con.register(
-                        "incoming", pa.table({"store_key": [store_key] * len(searched), "title_key": searched})
-                    )
-                    con.execute("INSERT INTO knowledge_searched SELECT store_key, title_key FROM incoming")
+        """Record one build's new pages, passages and searched titles in one transaction.
+
+        Idempotent: every row is keyed (segment by id, page by title key, passage by title key and index) and
+        inserted only when absent, under the knowledge write lock, so a second build of the same segment (two
+        workers, or a retried task) succeeds and adds nothing.
+        """
+
+        def register(con: duckdb.DuckDBPyConnection) -> None:
+            if segment_id:
+                con.execute(
+                    "INSERT INTO knowledge_segments SELECT ?, ?, ?, ?, now() WHERE NOT EXISTS "
+                    "(SELECT 1 FROM knowledge_segments WHERE store_key = ? AND segment_id = ?)",
+                    [store_key, segment_id, len(pages), len(passages), store_key, segment_id],
+                )
+            for table, rows, keys in (
+                ("knowledge_pages", pages, ["store_key", "title_key"]),
+                ("knowledge_passages", passages, ["store_key", "title_key", "passage_idx"]),
+            ):
+                if rows:
+                    con.register("incoming", pa.Table.from_pylist([{"store_key": store_key, **r} for r in rows]))
+                    insert_new(con, table, "incoming", ["store_key", *rows[0].keys()], keys)
                     con.unregister("incoming")
-                if quarantined:
-                    con.executemany(
-                        "INSERT INTO knowledge_quarantine VALUES (?, ?, ?)",
-                        [[store_key, q["title"], q["reason"]] for q in quarantined],
-                    )
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
+            if searched:
+                con.register("incoming", pa.table({"store_key": [store_key] * len(searched), "title_key": searched}))
+                insert_new(
+                    con, "knowledge_searched", "incoming", ["store_key", "title_key"], ["store_key", "title_key"]
+                )
+                con.unregister("incoming")
+            if quarantined:
+                con.register(
+                    "incoming",
+                    pa.table(
+                        {
+                            "store_key": [store_key] * len(quarantined),
+                            "title": [q["title"] for q in quarantined],
+                            "reason": [q["reason"] for q in quarantined],
+                        }
+                    ),
+                )
+                columns = ["store_key", "title", "reason"]
+                insert_new(con, "knowledge_quarantine", "incoming", columns, columns)
+                con.unregister("incoming")
+
+        self.warehouse.write(register, serialize="knowledge")
 
     def record_coverage(self, store_key: str, data_fingerprint: str, coverage: dict[str, bool]) -> None:
-        with self.warehouse.connect() as con:
+        def replace(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 "DELETE FROM knowledge_coverage WHERE store_key = ? AND data_fingerprint = ?",
                 [store_key, data_fingerprint],
@@ -91,6 +105,9 @@ class KnowledgeTables:
                 )
                 con.execute("INSERT INTO knowledge_coverage SELECT * FROM incoming")
                 con.unregister("incoming")
+
+        # Delete-then-insert as one serialised transaction: two workers never leave the coverage doubled.
+        self.warehouse.write(replace, serialize="knowledge")
 
     def missing_titles(self, store_key: str, data_fingerprint: str, limit: int = 50) -> list[str]:
         with self.warehouse.connect() as con:

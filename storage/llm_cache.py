@@ -5,9 +5,10 @@ Only the hash and the response are stored: never a prompt's credentials, never a
 
 from __future__ import annotations
 
+import duckdb
 import pyarrow as pa
 
-from storage.warehouse import Warehouse
+from storage.warehouse import Warehouse, insert_new
 
 
 class LLMCache:
@@ -25,23 +26,20 @@ class LLMCache:
         return dict(rows)
 
     def put_many(self, backend: str, model: str, entries: dict[str, str]) -> None:
+        """Store responses; a key already cached (by this or another worker) is left as it is."""
         if not entries:
             return
-        with self.warehouse.connect() as con:
-            con.register(
-                "incoming",
-                pa.table(
-                    {
-                        "cache_key": list(entries),
-                        "response": list(entries.values()),
-                    }
-                ),
-            )
-            con.execute(
-                "INSERT OR IGNORE INTO llm_cache SELECT cache_key, ?, ?, response, now() FROM incoming",
-                [backend, model],
-            )
+        incoming = pa.table({"cache_key": list(entries), "response": list(entries.values())})
+
+        def register(con: duckdb.DuckDBPyConnection) -> None:
+            con.register("incoming", incoming)
+            source = "(SELECT cache_key, ? AS backend, ? AS model, response, now() AS created_at FROM incoming)"
+            columns = ["cache_key", "backend", "model", "response", "created_at"]
+            insert_new(con, "llm_cache", source, columns, ["cache_key"], [backend, model])
+            con.unregister("incoming")
+
+        self.warehouse.write(register, serialize="llm_cache")
 
     def count(self) -> int:
         with self.warehouse.connect() as con:
-            return con.execute("SELECT count(*) FROM llm_cache").fetchall()[0][0]
+            return con.execute("SELECT count(DISTINCT cache_key) FROM llm_cache").fetchall()[0][0]

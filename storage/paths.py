@@ -11,7 +11,11 @@ DEFAULT_HOME = ".knowrl"
 
 @dataclass(frozen=True)
 class Paths:
-    """Locations under KNOWRL_HOME; nothing in the pipeline writes outside `root`."""
+    """Locations under KNOWRL_HOME; nothing in the pipeline writes outside `root`.
+
+    In the remote storage profile (storage/profile.py) the warehouse, artifacts and results live elsewhere and
+    `root` is only a local cache (downloaded artifacts, run directories): safe to delete between runs.
+    """
 
     root: Path
 

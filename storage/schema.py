@@ -1,9 +1,18 @@
 """The warehouse schema as an ordered list of migrations; the warehouse applies the missing ones.
 
-Append a new migration to change the schema; never edit one that has shipped.
+Append a new migration to change the schema; never edit one that has shipped. The statements are written for
+DuckDB; on DuckLake (remote profile) `ducklake_statement` drops PRIMARY KEY / UNIQUE constraints, which DuckLake
+does not support: there, uniqueness comes from the writers (insert-where-not-exists under a write lock, see
+storage/warehouse.py), so a key constraint may be relied on locally only as a second line of defence.
 """
 
 from __future__ import annotations
+
+import re
+
+# Write-lock families: `Warehouse.write(fn, serialize=name)` bumps the one row of `write_lock_<name>` first, so
+# that two registering transactions of one family conflict (and one is retried) instead of both inserting a key.
+WRITE_LOCKS = ("datasets", "knowledge", "llm_cache", "evaluations")
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -100,6 +109,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "format compliance of evaluated outputs",
         ["ALTER TABLE eval_items ADD COLUMN followed_format BOOLEAN"],
     ),
+    (
+        8,
+        "write locks for registering writes (several writers of one warehouse)",
+        [
+            statement
+            for name in WRITE_LOCKS
+            for statement in (
+                f"CREATE TABLE write_lock_{name} (n BIGINT NOT NULL)",
+                f"INSERT INTO write_lock_{name} VALUES (0)",
+            )
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]
+
+_COLUMN_KEY = re.compile(r"\s+(PRIMARY\s+KEY|UNIQUE)\b(?!\s*\()", re.IGNORECASE)
+_TABLE_KEY = re.compile(r",\s*(PRIMARY\s+KEY|UNIQUE)\s*\([^)]*\)", re.IGNORECASE)
+
+
+def ducklake_statement(statement: str) -> str:
+    """`statement` without PRIMARY KEY / UNIQUE constraints (column or table level), which DuckLake rejects."""
+    return _COLUMN_KEY.sub("", _TABLE_KEY.sub("", statement))

@@ -47,5 +47,7 @@ class TrainingLogs:
 
     def clear(self, run_key: str, after_step: int) -> None:
         """Forget steps a resumed run will redo (logged after its last complete checkpoint)."""
-        with self.warehouse.connect() as con:
-            con.execute("DELETE FROM train_logs WHERE run_key = ? AND step > ?", [run_key, after_step])
+        # Through `write`: on DuckLake two deletes from one table may conflict, and a conflict is retried.
+        self.warehouse.write(
+            lambda con: con.execute("DELETE FROM train_logs WHERE run_key = ? AND step > ?", [run_key, after_step])
+        )
