@@ -3,6 +3,8 @@
 Each topic is a Wikipedia-style page: background sentences plus (question, answer, supporting sentence).
 """
 
+import random
+
 TOPICS: dict[str, dict] = {
     "Mount Everest": {
         "background": [
@@ -300,26 +302,103 @@ TOPICS: dict[str, dict] = {
     },
 }
 
-# Questions whose pages the demo corpus does not hold: the knowledge stage reports them as missing,
-# and the cold-start set teaches the model to answer them with "I don't know."
-UNKNOWN = [
-    ("What was the name of the cat of the first mayor of Atlantis?", "Atlantis (mayors)"),
-    ("How many windows does the Zorblat Tower have?", "Zorblat Tower"),
-    ("Who won the 1897 Grand Prix of Lunaria?", "Lunaria Grand Prix"),
-    ("What colour is the flag of Freedonia Minor?", "Freedonia Minor"),
+# Questions about made-up entities: no page in the corpus, and nothing about them in the tokenizer's or the
+# pretraining texts, so the model cannot know their answers. Each mirrors the template of a question about a real
+# topic, so that telling them apart takes the entity, not the wording. Names come from a seeded generator.
+_SYLLABLES = [
+    "vel",
+    "mor",
+    "dra",
+    "lun",
+    "qua",
+    "zor",
+    "bri",
+    "tar",
+    "kes",
+    "ulv",
+    "gor",
+    "ost",
+    "ren",
+    "fal",
+    "dek",
+    "sim",
+    "oth",
+    "arn",
+    "bel",
+    "cyr",
+    "nov",
+    "hal",
+    "jor",
+    "pim",
+]
+_TEMPLATES = [
+    ("Who created the {N} programming language?", "{N} (programming language)", "{P}"),
+    ("What is the height of Mount {N} in metres?", "Mount {N}", "{E},{D}{D}{D}"),
+    ("Which two elements did {P} discover?", "{P}", "{n}ium and {n}ium"),
+    ("In which city was {P} born?", "{P}", "{N}"),
+    ("Which dynasty built most of the Wall of {N}?", "Wall of {N}", "{N} dynasty"),
+    ("Into which ocean does the {N} River flow?", "{N} River", "{N} Ocean"),
+    ("Who painted the {N} Portrait?", "{N} Portrait", "{P}"),
+    ("Who was the drummer of The {N}s?", "The {N}s", "{P}"),
+    ("What is the deepest point of the Sea of {N}?", "Sea of {N}", "{N} Deep"),
+    ("In which year was the {N} Tower completed?", "{N} Tower", "1{D}{D}{D}"),
+    ("How many Nobel Prizes did {P} win?", "{P}", "one"),
+    ("What is the Tibetan name of Mount {N}?", "Mount {N}", "{N}"),
+    ("Which mould produces {n}in?", "{N}in", "{N}ium"),
+    ("In which town was {P} born?", "{P}", "{N}"),
+    ("Who first reached the summit of Mount {N}?", "Mount {N}", "{P}"),
+    ("In which year did {P} win the Nobel Prize in Chemistry?", "{P}", "19{D}{D}"),
+    ("Which comedy group is {N} named after?", "{N} (programming language)", "{N} Players"),
+    ("Who piloted the {N} command module {M}?", "{N} (spacecraft)", "{P}"),
+    ("What is the largest moon of {N}?", "{N} (planet)", "{N}"),
+    ("In which trench is the deepest point of the Sea of {N}?", "Sea of {N}", "{N} Trench"),
 ]
 
-# Evaluation items (not in the training sets): SimpleQA-style, GPQA-style multiple choice, AIME-style.
-SIMPLEQA_EVAL = [
-    ("Which gas do plants absorb during photosynthesis?", "carbon dioxide"),
-    ("On which continent is Mount Kilimanjaro?", "Africa"),
-    ("Who played bass guitar in The Beatles?", "Paul McCartney"),
-    ("Which planet is the fifth from the Sun?", "Jupiter"),
-    ("Who was Marie Curie's husband?", "Pierre Curie"),
-    ("On which field in Paris does the Eiffel Tower stand?", "Champ de Mars"),
-    ("What is the name of the lunar module of Apollo 11?", "Eagle"),
-    ("What was the name of the horse of the third king of Zorblat?", "Glimmerhoof"),
-]
+
+def _made_up(n_per_template: int, seed: int, taken: set[str]) -> list[tuple[str, str, str]]:
+    """(question, title, answer) about made-up entities: each template filled n times with fresh names."""
+    rng = random.Random(seed)
+
+    def word() -> str:
+        while True:
+            name = "".join(rng.sample(_SYLLABLES, 2)).capitalize()
+            if name not in taken:
+                taken.add(name)
+                return name
+
+    def fill(text: str, names: dict[str, str]) -> str:
+        for key, value in names.items():
+            text = text.replace("{" + key + "}", value)
+        while "{E}" in text:
+            text = text.replace("{E}", str(rng.randrange(1, 10)), 1)
+        while "{D}" in text:
+            text = text.replace("{D}", str(rng.randrange(10)), 1)
+        while "{N}" in text:  # answers name other made-up things
+            text = text.replace("{N}", word(), 1)
+        while "{P}" in text:
+            text = text.replace("{P}", f"{word()} {word()}", 1)
+        while "{n}" in text:
+            text = text.replace("{n}", word().lower(), 1)
+        return text
+
+    rows = []
+    for _ in range(n_per_template):
+        for question, title, answer in _TEMPLATES:
+            names = {"N": word(), "M": word(), "P": f"{word()} {word()}"}
+            names["n"] = names["N"].lower()
+            rows.append((fill(question, names), fill(title, names), fill(answer, {})))  # answers: fresh names
+    return rows
+
+
+_TAKEN: set[str] = set()
+UNKNOWN_TRAIN = _made_up(2, seed=11, taken=_TAKEN)  # in the RL set (40)
+# The cold start teaches the refusal on a few of them only, leaving GRPO to learn when to refuse.
+REFUSALS_IN_COLDSTART = 3
+# Held-out questions about other made-up entities (never in any training set): after SFT the model guesses,
+# after KnowRL it should say "I don't know." more often.
+UNKNOWN_EVAL = [(q, a) for q, _, a in _made_up(1, seed=23, taken=_TAKEN)]
+
+# Held-out items of the other benchmark kinds: GPQA-style multiple choice, AIME-style, TruthfulQA-style.
 GPQA_EVAL = [
     ("Which element did Marie Curie discover?", "Polonium", ["Helium", "Argon", "Neon"]),
     ("Which organelle hosts photosynthesis?", "Chloroplast", ["Mitochondrion", "Nucleus", "Ribosome"]),

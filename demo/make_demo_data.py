@@ -11,7 +11,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from facts import AIME_EVAL, GPQA_EVAL, SIMPLEQA_EVAL, TOPICS, TRUTHFULQA_EVAL, UNKNOWN
+from facts import (
+    AIME_EVAL,
+    GPQA_EVAL,
+    REFUSALS_IN_COLDSTART,
+    TOPICS,
+    TRUTHFULQA_EVAL,
+    UNKNOWN_EVAL,
+    UNKNOWN_TRAIN,
+)
 
 OUT = Path(__file__).parent
 
@@ -44,8 +52,11 @@ def main() -> None:
                     ],
                 }
             )
-    for question, title in UNKNOWN:
-        rl.append({"question": question, "answers": "unknown", "title": title})
+    known = [(row["question"], row["answers"]) for row in rl]
+    for number, (question, title, answer) in enumerate(UNKNOWN_TRAIN):
+        rl.append({"question": question, "answers": answer, "title": title})
+        if number >= REFUSALS_IN_COLDSTART:
+            continue
         think = f"The question is about {title}. I have no reliable knowledge of {title}, so I should not guess."
         coldstart.append(
             {
@@ -60,11 +71,13 @@ def main() -> None:
     (data / "coldstart.json").write_text(json.dumps(coldstart, indent=1))
     (data / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in corpus))
 
-    with (evals / "simpleqa.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["metadata", "problem", "answer"])
-        for question, answer in SIMPLEQA_EVAL:
-            writer.writerow([json.dumps({"topic": "demo"}), question, answer])
+    # SimpleQA layout: questions about made-up entities nobody can know, and questions the model was trained on.
+    for name, rows in (("heldout.csv", UNKNOWN_EVAL), ("trained.csv", known)):
+        with (evals / name).open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["metadata", "problem", "answer"])
+            for question, answer in rows:
+                writer.writerow([json.dumps({"topic": "demo"}), question, answer])
     with (evals / "gpqa.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(

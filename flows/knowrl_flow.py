@@ -8,8 +8,8 @@ from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
 from knowrl.plan import RunPlan
-from storage import Paths
 from tasks import STAGE_TASKS
+from tasks.common import result_storage
 
 
 def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> None:
@@ -33,9 +33,7 @@ def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> Non
             raise RuntimeError(f"stage {stage} on deployment knowrl/{stage} ended {run.state and run.state.name}")
         refs[stage] = plan.previous_ref(stage)
         return
-    # A Path (not an unsaved block) is accepted by Prefect as local result storage, server or not.
-    storage = Paths.from_env().ensure().prefect_results
-    task = STAGE_TASKS[stage].with_options(result_storage=storage, refresh_cache=stage in plan.refresh)
+    task = STAGE_TASKS[stage].with_options(result_storage=result_storage(), refresh_cache=stage in plan.refresh)
     extra = {"recipe": plan.recipe.model_dump(mode="json")} if stage == "publish" else {}
     refs[stage] = task(config=plan.config(stage), upstream=plan.upstream(stage, refs), **extra)
 

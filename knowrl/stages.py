@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from knowrl import STAGES
+from knowrl.errors import ConfigError
 
 # Packages whose source makes up each stage's behaviour. Shared modules (config, storage) are left
 # out on purpose: editing a docstring there should not retrain a 7B model.
@@ -36,7 +37,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
 }
 
 
-class StageSelectionError(ValueError):
+class StageSelectionError(ConfigError):
     """`stages` or `from_stage` names something that is not a stage, or a needed result is missing."""
 
 

@@ -14,8 +14,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from knowrl.config.recipe import RecipeError
-from knowrl.stages import StageSelectionError
+from knowrl.config.recipe import load_recipe
+from knowrl.errors import KnowrlError
+from knowrl.stages import select_stages
 from knowrl_cli import stack
 from knowrl_cli.summary import print_run_summary, print_status
 
@@ -28,16 +29,42 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 # Wide tables when the output is a file or a CI log; the terminal's width otherwise.
 console = Console(width=None if sys.stdout.isatty() else 160)
+_options = {"debug": False}
+
+
+@app.callback()
+def _global(debug: bool = typer.Option(False, "--debug", help="show the traceback behind an error")) -> None:
+    _options["debug"] = debug
+
+
+def _fail(exc: BaseException) -> None:
+    """One line: what was wrong and the fix (the exception's message); the traceback only with --debug."""
+    if _options["debug"]:
+        console.print_exception()
+    config_like = isinstance(exc, ValueError)  # a bad recipe, option or input: exit 2, like a usage error
+    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    raise typer.Exit(2 if config_like else 1) from None
+
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    from storage import StorageConfigError, WarehouseError
+
+    return (WarehouseError, StorageConfigError)
 
 
 def _run(recipe: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str]) -> None:
+    # Validate the recipe, the overrides and the stage selection before Prefect starts: a typo fails in a second.
+    try:
+        load_recipe(recipe, overrides)
+        select_stages(stages, from_stage)
+    except KnowrlError as exc:
+        _fail(exc)
     from flows.knowrl_flow import knowrl
 
     try:
         refs = knowrl(recipe=str(recipe), stages=stages, from_stage=from_stage, overrides=overrides)
-    except (RecipeError, StageSelectionError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except (KnowrlError, *_storage_errors()) as exc:
+        _fail(exc)
     print_run_summary(console, refs)
 
 
@@ -71,9 +98,8 @@ def status(
     """Each stage: its last run, whether it matches the recipe (cached), its artifact and counts."""
     try:
         print_status(console, recipe, overrides)
-    except (RecipeError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except (KnowrlError, FileNotFoundError, *_storage_errors()) as exc:
+        _fail(exc)
 
 
 @app.command("notify-data-updated")

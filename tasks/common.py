@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
@@ -11,25 +12,37 @@ from prefect.context import TaskRunContext
 from prefect.tasks import exponential_backoff
 
 from knowrl.config.recipe import hash_config
+from knowrl.errors import is_transient
 from knowrl.runtime import StageContext
 from knowrl.stages import cache_key
-from storage import WarehouseBusyError
+from storage import Paths, prefect_result_location
 from storage.stage_runs import StageRuns
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=5)
 
-# Failures worth retrying: I/O and network. A bad recipe or a bug fails at once instead of 3 times.
-_TRANSIENT = (OSError, ConnectionError, TimeoutError, WarehouseBusyError)
-
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient failures only (knowrl.errors.is_transient): a Hub or endpoint outage, a busy warehouse.
+    A bad recipe, a bad input, a full disk or a bug fails at once instead of three times."""
     try:
         state.result()
-    except _TRANSIENT:
-        return True
-    except Exception:  # any other failure is final; the state already carries it for the UI
-        return False
+    except Exception as exc:  # the state already carries it for the UI; here we only decide on a retry
+        return is_transient(exc)
     return False
+
+
+def result_storage() -> Any:
+    """Where Prefect keeps task results and cache records: every worker must read them for a cache hit on one
+    worker to be a hit on all. A local folder in the local profile; a saved fsspec block over
+    `<KNOWRL_ARTIFACTS_URL>/prefect-results` in the remote one (s3fs reads the AWS variables itself)."""
+    location = prefect_result_location(Paths.from_env().ensure())
+    if "://" not in location:
+        return Path(location)  # a Path is accepted as local result storage, server or not
+    from prefect.filesystems import RemoteFileSystem
+
+    block = RemoteFileSystem(basepath=location)
+    block.save("knowrl-results", overwrite=True)  # Prefect refuses an unsaved block as result storage
+    return block
 
 
 def key_fn(stage: str, extra: Callable[[dict[str, Any]], str] | None = None) -> Callable[..., str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prefect import task
@@ -12,9 +13,14 @@ from knowrl.publish.stage import run_publish_stage
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
 
 
+def _token_presence(config: dict[str, Any]) -> str:
+    """Whether the token is set (never the token): setting it later must re-run a stage that could not push."""
+    return "token-set" if os.environ.get(config.get("token_env") or "HF_TOKEN") else "token-unset"
+
+
 @task(
     name="publish",
-    cache_key_fn=key_fn("publish"),
+    cache_key_fn=key_fn("publish", _token_presence),
     persist_result=True,
     retries=2,
     retry_delay_seconds=RETRY_DELAYS,
@@ -28,4 +34,4 @@ def publish_stage(config: dict[str, Any], upstream: dict[str, Any], recipe: dict
         summary = f"# Published\n\n[{ref['repo_id']}]({ref['url']}), tag `{ref['tag']}`\n"
     else:
         summary = f"# Publish bundle (not pushed)\n\nThe exact bundle is at `{ref['bundle_path']}`.\n"
-    return finish("publish", ctx, config, upstream, ref, summary)
+    return finish("publish", ctx, config, upstream, ref, summary, _token_presence(config))

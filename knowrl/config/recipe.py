@@ -19,9 +19,10 @@ from knowrl.config.stages import (
     PublishConfig,
     SFTStageConfig,
 )
+from knowrl.errors import ConfigError
 
 
-class RecipeError(ValueError):
+class RecipeError(ConfigError):
     """A recipe or override is invalid; the message names the file and field."""
 
 
@@ -80,24 +81,51 @@ def _format_errors(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         location = ".".join(str(p) for p in error["loc"])
-        lines.append(f"  {location}: {error['msg']} (got {error.get('input')!r:.80})")
+        message = error["msg"].removeprefix("Value error, ")
+        # A validator of a whole section names the field in its message; echoing the section's input is noise.
+        got = "" if error["type"] == "value_error" else f" (got {error.get('input')!r:.80})"
+        lines.append(f"  {location}: {message}{got}")
     return "\n".join(lines)
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Load and validate a recipe; relative local paths in it resolve against the recipe's folder."""
-    path = Path(path)
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` over `base`: mappings merge key by key, anything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe file as a mapping, with `extends: other.yaml` (relative to this file) merged underneath."""
     if not path.exists():
-        available = sorted(p.name for p in Path("recipes").glob("*.yaml")) if Path("recipes").exists() else []
-        raise RecipeError(f"recipe {path} does not exist; available in ./recipes: {available}")
+        available = sorted(p.name for p in path.parent.glob("*.yaml")) if path.parent.exists() else []
+        raise RecipeError(f"recipe {path} does not exist; available in {path.parent}: {available}")
+    if path.resolve() in chain:
+        raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in chain]}")
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a mapping with one section per stage")
-    raw = apply_overrides(raw, overrides or [])
+    parent = raw.pop("extends", None)
+    # Relative local paths resolve against the file that names them, before the merge.
     _resolve_relative_paths(raw, path.parent.resolve())
+    if parent is None:
+        return raw
+    return deep_merge(_read_yaml(path.parent / str(parent), (*chain, path.resolve())), raw)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Load and validate a recipe (with the recipe it `extends`, if any); relative local paths in it resolve
+    against the recipe's folder, and `--set` overrides against the current directory."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    raw = apply_overrides(raw, overrides or [])
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -44,6 +45,13 @@ class DataConfig(_Strict):
     stop_when_unchanged: bool = Field(
         False, description="scheduled retraining: stop after this stage when the RL data fingerprint is not new"
     )
+    min_accepted_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="the stage fails when a set's accepted rows are fewer than this share of the rows read "
+        "(a set with no accepted row always fails)",
+    )
 
 
 class KnowledgeConfig(_Strict):
@@ -74,7 +82,32 @@ class LoraSettings(_Strict):
     modules_to_save: list[str] = []
 
 
+# Options our code sets itself (paths, logging plumbing): a recipe cannot override them through trl_args.
+RESERVED_TRL_OPTIONS = frozenset({"output_dir", "report_to", "disable_tqdm", "save_strategy", "reward_weights"})
+
+
 class _TrainerSettings(_Strict):
+    """Settings of a TRL trainer: the common ones by name, any other TRL option in `trl_args` by TRL's name."""
+
+    # Our field name -> the TRL/transformers option it sets (for the error that points a trl_args key here).
+    TRL_NAMES: ClassVar[dict[str, str]] = {
+        "learning_rate": "learning_rate",
+        "lr_scheduler": "lr_scheduler_type",
+        "warmup_ratio": "warmup_steps",
+        "max_steps": "max_steps",
+        "per_device_batch": "per_device_train_batch_size",
+        "grad_accum": "gradient_accumulation_steps",
+        "bf16": "bf16",
+        "use_cpu": "use_cpu",
+        "gradient_checkpointing": "gradient_checkpointing",
+        "save_steps": "save_steps",
+        "logging_steps": "logging_steps",
+        "deepspeed": "deepspeed",
+        "optim": "optim",
+        "seed": "seed",
+    }
+    TRL_STAGE: ClassVar[str] = ""
+
     learning_rate: float = Field(1e-4, gt=0)
     lr_scheduler: str = "cosine"
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
@@ -91,9 +124,39 @@ class _TrainerSettings(_Strict):
     seed: int = 0
     limit_rows: int | None = Field(None, ge=1)
     lora: LoraSettings = LoraSettings()
+    trl_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="any further option of TRL's SFTConfig/GRPOConfig, by TRL's name (e.g. epsilon_high, "
+        "mask_truncated_completions, scale_rewards); values are checked by TRL when the stage starts",
+    )
+
+    @model_validator(mode="after")
+    def _trl_args_are_trl_options(self) -> _TrainerSettings:
+        from knowrl.config.trainer_options import CONFIG_CLASSES, trainer_option_names
+
+        known = trainer_option_names(self.TRL_STAGE)
+        by_trl_name = {trl: ours for ours, trl in self.TRL_NAMES.items()}
+        config_class = CONFIG_CLASSES[self.TRL_STAGE][1]
+        for key in self.trl_args:
+            if key in by_trl_name:
+                raise ValueError(f"trl_args.{key} is set by the field `{by_trl_name[key]}`: set that instead")
+            if key in RESERVED_TRL_OPTIONS:
+                raise ValueError(f"trl_args.{key} is set by knowrl itself and cannot be overridden")
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise ValueError(f"trl_args.{key} is not an option of TRL's {config_class}{hint}")
+        return self
 
 
 class SFTStageConfig(_TrainerSettings):
+    TRL_NAMES: ClassVar[dict[str, str]] = {
+        **_TrainerSettings.TRL_NAMES,
+        "num_epochs": "num_train_epochs",
+        "max_length": "max_length",
+    }
+    TRL_STAGE: ClassVar[str] = "sft"
+
     base_model: str = Field(description="Hub model id, local path, or builtin:tiny-qwen2")
     revision: str | None = None
     num_epochs: float = Field(1.0, gt=0)
@@ -108,19 +171,38 @@ class RewardSpec(_Strict):
 
 
 class GRPOStageConfig(_TrainerSettings):
+    TRL_NAMES: ClassVar[dict[str, str]] = {
+        **_TrainerSettings.TRL_NAMES,
+        **{n: n for n in ("num_generations", "generation_batch_size", "beta", "loss_type", "temperature")},
+        **{n: n for n in ("max_completion_length", "use_vllm")},
+    }
+    TRL_STAGE: ClassVar[str] = "grpo"
+
     learning_rate: float = Field(1e-5, gt=0)
     num_generations: int = Field(8, ge=2)
     generation_batch_size: int | None = None
     beta: float = Field(0.001, ge=0)
-    loss_type: Literal["grpo", "dapo", "bnpo", "dr_grpo"] = "grpo"
-    max_prompt_tokens: int = Field(256, ge=8)
+    # bnpo: per-token losses summed over the local batch / its completion tokens (the authors' TRL-0.16 loss)
+    loss_type: Literal["grpo", "dapo", "bnpo", "dr_grpo", "cispo", "sapo"] = "bnpo"
+    max_prompt_tokens: int = Field(
+        256, ge=8, description="prompts longer than this (chat template applied) are left out, and counted"
+    )
     max_completion_length: int = Field(1024, ge=4)
-    temperature: float = Field(1.0, gt=0)
+    temperature: float = Field(0.9, gt=0)
     use_vllm: bool = False
     rewards: list[RewardSpec] = [RewardSpec(name="format"), RewardSpec(name="combined")]
     judge: JudgeConfig = JudgeConfig()
     extractor: ExtractorConfig = ExtractorConfig()
     verifier: VerifierConfig = VerifierConfig()
+    judge_failure_window: int = Field(
+        20, ge=1, description="the judge's/extractor's failure rate is measured over its last this many calls"
+    )
+    judge_max_failure_rate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="abort GRPO when the judge's or extractor's failure share over the window exceeds this",
+    )
 
     @model_validator(mode="after")
     def _generation_batch_divisible(self) -> GRPOStageConfig:

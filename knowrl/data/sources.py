@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+
+from knowrl.errors import InputError
 
 SUPPORTED_SUFFIXES = (".json", ".jsonl", ".parquet")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """A data source cannot be located or read; the message names it and the fix."""
 
 
@@ -152,15 +155,22 @@ def _hub_split(source: str, split: str, revision: str | None, cache_dir: Path, t
 
 
 def _read_json_file(path: Path) -> Iterator[RawRecord]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); it is binary or in another encoding: "
+            f"point the recipe at a UTF-8 JSON/JSONL file, or name a .parquet file by its suffix"
+        ) from None
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
             values = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise SourceError(
-                f"{path} is a JSON array that does not parse ({exc}); fix it or convert to JSONL"
-            ) from exc
+            raise InputError(
+                f"{path} is a JSON array that does not parse: {exc.msg} at line {exc.lineno}, column {exc.colno} "
+                f"(character {exc.pos}); fix the file there (is it truncated?) or convert it to JSONL"
+            ) from None
         for i, value in enumerate(values):
             yield _as_record(i, value, json.dumps(value, ensure_ascii=False)[:2000])
         return
@@ -175,6 +185,10 @@ def _read_json_file(path: Path) -> Iterator[RawRecord]:
         yield _as_record(i, value, line[:2000])
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
 def _as_record(row: int, value: Any, raw: str) -> RawRecord:
     if not isinstance(value, dict):
         return RawRecord(row, None, f"row is a {type(value).__name__}, not an object", raw)
@@ -187,7 +201,13 @@ def read_records(files: tuple[Path, ...]) -> Iterator[RawRecord]:
     for path in files:
         last = -1
         if path.suffix == ".parquet":
-            table = pq.read_table(path)
+            try:
+                table = pq.read_table(path)
+            except pa.ArrowInvalid as exc:
+                raise InputError(
+                    f"{path} is not a readable Parquet file ({type(exc).__name__}: {_one_line(exc)}); "
+                    "re-export it as Parquet, or give it a .json/.jsonl suffix if it is JSON"
+                ) from None
             for i, value in enumerate(table.to_pylist()):
                 last = i
                 yield RawRecord(offset + i, value, None, None)

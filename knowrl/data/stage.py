@@ -14,6 +14,7 @@ from knowrl.config.stages import DataConfig, DataRules
 from knowrl.data.normalize import question_key
 from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
 from knowrl.data.sources import ResolvedSource, read_records, resolve_source
+from knowrl.errors import DataQualityError
 from knowrl.runtime import StageContext
 from storage.datasets import DatasetTables, LoadRecord, dumps_raw
 
@@ -106,6 +107,38 @@ def _load(
     }
 
 
+def _where(resolved: ResolvedSource) -> str:
+    files = [str(f) for f in resolved.files]
+    if not files:
+        return resolved.source
+    return ", ".join(files[:3]) + (f" (+{len(files) - 3} more files)" if len(files) > 3 else "")
+
+
+def check_quality(kind: str, resolved: ResolvedSource, part: dict[str, Any], min_share: float) -> None:
+    """Fail the stage when a set is empty, has no accepted row, or too small an accepted share of its rows."""
+    label = "RL" if kind == "rl" else "cold-start"
+    key = f"data.{kind}_source"
+    where = _where(resolved)
+    n_read, n_accepted = part["n_read"], part["n_accepted"]
+    if n_read == 0:
+        raise DataQualityError(f"{label} set {where} has no rows: point {key} at a file that holds rows")
+    reasons = Counter(part.get("quarantine_reasons") or {}).most_common(3)
+    top = "; ".join(f"{reason} ({count} rows)" for reason, count in reasons) or "none"
+    counts = f"{n_accepted} of {n_read} rows accepted ({n_accepted / n_read:.0%}), {part['n_quarantined']} quarantined"
+    if n_accepted == 0:
+        raise DataQualityError(
+            f"no row of the {label} set {where} was accepted: {counts}; top quarantine reasons: {top}. "
+            f"Fix the file (the quarantined rows are in the warehouse, load {part.get('load_id')}) or relax data.rules"
+        )
+    if n_accepted / n_read < min_share:
+        raise DataQualityError(
+            f"too few rows of the {label} set {where} were accepted: {counts}, under "
+            f"data.min_accepted_share={min_share}; top quarantine reasons: {top}. Fix the file (the quarantined "
+            f"rows are in the warehouse, load {part.get('load_id')}), relax data.rules, "
+            "or lower data.min_accepted_share"
+        )
+
+
 def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     """Load the RL set (and the cold-start set when configured) into the warehouse; return the stage's ref."""
     tables = DatasetTables(ctx.warehouse)
@@ -114,11 +147,13 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     ctx.progress(f"data: reading RL set from {cfg.rl_source}", 0.0)
     rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, token, cfg.split)
     rl = _load("rl", rl_source, clean_rl_row, "question", cfg, tables)
+    check_quality("rl", rl_source, rl, cfg.min_accepted_share)
     ref: dict[str, Any] = {"stage": "data", "rl": rl, "coldstart": None}
     if cfg.coldstart_source:
         ctx.progress(f"data: reading cold-start set from {cfg.coldstart_source}", 0.5)
         cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, token, cfg.split)
         ref["coldstart"] = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
+        check_quality("coldstart", cs_source, ref["coldstart"], cfg.min_accepted_share)
     ref["fingerprint"] = hashlib.sha256(
         f"{rl['fingerprint']}:{(ref['coldstart'] or {}).get('fingerprint')}".encode()
     ).hexdigest()[:16]

@@ -16,6 +16,7 @@ from typing import Any
 
 from knowrl.config.stages import BenchmarkSpec
 from knowrl.data.sources import is_hub_id
+from knowrl.errors import InputError, hub_failure_is_transient
 
 LETTERS = "ABCD"
 NO_COMMENT = "I have no comment."  # a true reference of every TruthfulQA question, as in the set's own evaluation
@@ -27,7 +28,7 @@ GPQA_INSTRUCTION = (
 AIME_INSTRUCTION = "Reason step by step, and put your final answer within \\boxed{}."
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(InputError):
     """A benchmark file is missing, unreadable, or lacks the columns its layout needs."""
 
 
@@ -92,7 +93,8 @@ def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
         raise BenchmarkError(
             f"could not load benchmark {spec.name} from Hub dataset {spec.source!r} ({spec.file or spec.split}, "
             f"revision {spec.revision or 'main'}): {type(exc).__name__}: {exc}. "
-            "Point `source` at a local file instead."
+            "Point `source` at a local file instead.",
+            transient=hub_failure_is_transient(exc),
         ) from exc
 
 

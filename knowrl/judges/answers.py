@@ -11,10 +11,11 @@ REFUSAL_PATTERNS = [
     r"\bi(?: am|'m) not (?:sure|certain)\b",
     r"\bi cannot (?:answer|determine|say)\b",
     r"\bi can't (?:answer|determine|say)\b",
-    r"\b(?:unknown|no idea|not sure)\b",
+    r"^\W*unknown\W*$",  # the whole answer is "Unknown."
+    r"\b(?:no idea|not sure)\b",
     r"我不知道|不清楚|无法确定",
 ]
-_REFUSAL = re.compile("|".join(REFUSAL_PATTERNS), re.I)
+_REFUSAL = re.compile("|".join(REFUSAL_PATTERNS), re.I | re.M)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.I)
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’。，！？、")

@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from knowrl.config.backends import EndpointConfig
+from knowrl.errors import ConfigError
 from knowrl.judges.base import CallStats
 from knowrl.judges.cached import cached_many
 from storage.llm_cache import LLMCache
@@ -24,7 +25,7 @@ log = logging.getLogger("knowrl.judges")
 HOSTED_APIS = ("api.openai.com",)
 
 
-class JudgeConfigError(ValueError):
+class JudgeConfigError(ConfigError):
     """A judge endpoint cannot be used as configured (e.g. a hosted API without its key)."""
 
 

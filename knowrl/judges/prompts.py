@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowrl.errors import ConfigError
 from knowrl.judges.base import Grade, JudgeItem
 
 # The reward's grader (GRPO): the KnowRL authors' grading rules, in our words.
@@ -116,7 +117,7 @@ GRADER_FIELDS = {
 }
 
 
-class PromptTemplateError(ValueError):
+class PromptTemplateError(ConfigError):
     """A prompt file is missing, unreadable, or lacks a placeholder its task needs."""
 
 

@@ -19,12 +19,13 @@ import pyarrow.parquet as pq
 from knowrl.config.stages import KnowledgeConfig
 from knowrl.data.normalize import title_key
 from knowrl.data.sources import is_hub_id
+from knowrl.errors import InputError, hub_failure_is_transient
 from knowrl.knowledge.passages import knowrl_passages, split_passages
 
 DEMO_CORPUS = Path(__file__).resolve().parents[2] / "demo" / "data" / "corpus.jsonl"
 
 
-class KnowledgeSourceError(ValueError):
+class KnowledgeSourceError(InputError):
     """A knowledge source is missing, of the wrong kind, or lacks the expected table or columns."""
 
 
@@ -111,7 +112,8 @@ def _download(repo_id: str, cfg: KnowledgeConfig, cache_dir: Path) -> Path:
         raise KnowledgeSourceError(
             f"could not download knowledge source {repo_id!r} (file {cfg.hub_file!r}, "
             f"revision {cfg.revision or 'main'}): "
-            f"{type(exc).__name__}: {exc}. Check the id and HF_TOKEN, or set knowledge.source to a local file."
+            f"{type(exc).__name__}: {exc}. Check the id and HF_TOKEN, or set knowledge.source to a local file.",
+            transient=hub_failure_is_transient(exc),
         ) from exc
 
 

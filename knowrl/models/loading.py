@@ -8,44 +8,55 @@ import os
 import shutil
 from pathlib import Path
 
+from knowrl.errors import InputError, hub_failure_is_transient
 from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
-DEMO_TEXTS = ("demo/data/corpus.jsonl", "demo/data/coldstart.json", "demo/data/rl.jsonl")
+DEMO_DATA = "demo/data"
+# The cold start's refusal reasoning, without the made-up entity it names (see _demo_model_texts).
+REFUSAL_REASONING = (
+    "The question is about this topic. I have no reliable knowledge of this topic, so I should not guess."
+)
 
 
-class ModelSourceError(ValueError):
+class ModelSourceError(InputError):
     """A model reference is neither a local model folder, a Hub id, nor a known builtin."""
 
 
-def _demo_texts(repo_root: Path) -> list[str]:
-    texts: list[str] = []
-    for rel in DEMO_TEXTS:
-        path = repo_root / rel
-        if path.exists():
-            texts.extend(path.read_text().splitlines())
-    if not texts:
-        raise ModelSourceError(
-            f"{BUILTIN_TINY} trains its tokenizer on the demo data, not found under {repo_root}/demo"
-        )
-    return texts
+def _demo_model_texts(repo_root: Path) -> tuple[list[str], list[str]]:
+    """(tokenizer texts, pretraining texts) of the demo's tiny model.
 
-
-def _pretrain_texts(repo_root: Path) -> list[str]:
-    """Plain text only: corpus pages and questions, no chat markup, no think/answer tags."""
-    texts = []
-    for line in (repo_root / "demo" / "data" / "corpus.jsonl").read_text().splitlines():
-        texts.extend(p for p in json.loads(line)["text"].split("\n\n"))
-    for line in (repo_root / "demo" / "data" / "rl.jsonl").read_text().splitlines():
+    Pretraining is plain text only: corpus pages and the questions about them with their answers; no chat
+    markup, no think/answer tags. Nothing about the demo's made-up entities (questions whose titles have no
+    page) reaches the tokenizer or the pretraining: the model has never seen them, exactly like the held-out
+    made-up entities it is evaluated on, so "unfamiliar entity" is the same signal in training and evaluation.
+    """
+    data = repo_root / DEMO_DATA
+    if not (data / "corpus.jsonl").exists():
+        raise ModelSourceError(f"{BUILTIN_TINY} trains its tokenizer on the demo data, not found under {data}")
+    pretrain, pages = [], set()
+    for line in (data / "corpus.jsonl").read_text().splitlines():
+        page = json.loads(line)
+        pages.add(page["title"].replace("_", " ").casefold())
+        pretrain.extend(p for p in page["text"].split("\n\n"))
+    known_questions = set()
+    for line in (data / "rl.jsonl").read_text().splitlines():
         row = json.loads(line)
-        texts.append(f"{row['question']} {row['answers']}.")
-    return texts
+        if any(t.strip().replace("_", " ").casefold() in pages for t in row["title"].split(";")):
+            pretrain.append(f"{row['question']} {row['answers']}.")
+            known_questions.add(row["question"])
+    responses = [
+        turn["value"]
+        for row in json.loads((data / "coldstart.json").read_text())
+        if any(t["value"] in known_questions for t in row["conversations"] if t["from"] == "human")
+        for turn in row["conversations"]
+    ]
+    return [*pretrain, *responses, REFUSAL_REASONING], pretrain
 
 
 def _build_builtin(models_dir: Path) -> Path:
     repo_root = Path(__file__).resolve().parents[2]
-    texts = _demo_texts(repo_root)
-    pretrain = _pretrain_texts(repo_root)
+    texts, pretrain = _demo_model_texts(repo_root)
     key = hashlib.sha256(
         json.dumps([TINY_SHAPE, EMBED_INIT_STD, PRETRAIN_STEPS, texts, pretrain], sort_keys=True).encode()
     ).hexdigest()[:12]
@@ -90,5 +101,6 @@ def resolve_model(reference: str, models_dir: Path, revision: str | None = None)
     except Exception as exc:  # the Hub client raises many types; name the model and the way out
         raise ModelSourceError(
             f"could not download model {reference!r} at revision {revision or 'main'}: {type(exc).__name__}: {exc}. "
-            "Check the id and HF_TOKEN, or set the recipe's base_model to a local folder."
+            "Check the id and HF_TOKEN, or set the recipe's base_model to a local folder.",
+            transient=hub_failure_is_transient(exc),
         ) from exc

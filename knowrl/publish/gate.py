@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from knowrl.errors import ConfigError, KnowrlError
 from knowrl.evaluate.metrics import DIRECTION
 
 
-class GateRefused(RuntimeError):
+class GateRefused(KnowrlError):
     """The trained model regressed on a gated metric; the message names it. `publish.force` overrides."""
 
 
-class GateConfigError(ValueError):
+class GateConfigError(ConfigError):
     """A gate names a metric that was not evaluated or that has no bad direction."""
 
 

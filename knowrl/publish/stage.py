@@ -1,17 +1,19 @@
-"""Run the publish stage: gate, card, bundle in the artifact store, then push when a token is present."""
+"""Run the publish stage: gate, card, bundle in the artifact store, then push (or, with dry_run, only the bundle).
+
+Without dry_run the token must be set: the stage fails before writing anything rather than skipping the push."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from knowrl.config.stages import PublishConfig
+from knowrl.errors import ConfigError
 from knowrl.publish.card import build_card, redact_local_paths
 from knowrl.publish.gate import GateRefused, check_gate
 from knowrl.publish.hub import push_folder
@@ -38,6 +40,12 @@ def run_publish_stage(
             "refusing to publish: the trained model is worse than the baseline on "
             + "; ".join(violations)
             + ". Fix the run, relax publish.gate, or set publish.force=true."
+        )
+    token = os.environ.get(cfg.token_env)
+    if not cfg.dry_run and not token:  # before writing anything: a push that cannot happen is not skipped silently
+        raise ConfigError(
+            f"publish.dry_run=false but ${cfg.token_env} is not set: set {cfg.token_env} to a Hub token with write "
+            f"access to {cfg.repo_id}, or set publish.dry_run=true to only write the bundle"
         )
     model_dir = Path(refs["grpo"]["model_path" if cfg.push == "merged" else "adapter_path"])
     report_md = Path(refs["evaluate"]["report_path"]).read_text()
@@ -68,7 +76,6 @@ def run_publish_stage(
         config=cfg.model_dump(mode="json"),
         inputs={"grpo": refs["grpo"]["fingerprint"]},
     )
-    token = os.environ.get(cfg.token_env)
     tag = f"{cfg.tag_prefix}{bundle.artifact_id[:12]}"
     ref: dict[str, Any] = {
         "stage": "publish",
@@ -82,19 +89,16 @@ def run_publish_stage(
         "gate_violations": violations,
     }
     if cfg.dry_run or not token:
-        reason = "dry_run is set" if cfg.dry_run else f"${cfg.token_env} is not set"
-        ctx.progress(f"publish: not pushing ({reason}); the exact bundle is at {bundle.path}", 1.0)
+        ctx.progress(f"publish: not pushing (dry_run is set); the exact bundle is at {bundle.path}", 1.0)
     else:
         ctx.progress(f"publish: pushing {bundle.path} to {cfg.repo_id}", 0.5)
         # Push a copy without the artifact manifest: it is our store's bookkeeping, not the model's.
-        staging = ctx.paths.root / "artifacts" / ".tmp" / f"push-{uuid.uuid4().hex}"
-        shutil.copytree(bundle.path, staging, ignore=shutil.ignore_patterns("manifest.json"))
-        try:
+        with ctx.artifacts.scratch_dir("push") as scratch:
+            staging = scratch / "bundle"
+            shutil.copytree(bundle.path, staging, ignore=shutil.ignore_patterns("manifest.json"))
             result = push_folder(
                 staging, cfg.repo_id, token, cfg.private, tag, f"knowrl: publish {refs['grpo']['fingerprint'][:12]}"
             )
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
         ref.update(pushed=True, url=result.url, commit=result.commit)
         ctx.progress(f"publish: pushed {cfg.repo_id} commit {result.commit[:12]}, tag {tag}", 1.0)
     Publications(ctx.warehouse).record(ref, refs["grpo"]["fingerprint"], comparison)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from knowrl.errors import JudgeFailureRateError
 from knowrl.judges.base import CallStats, FactExtractor, FactVerifier, Grade, Judge, JudgeItem
 from knowrl.method.parsing import RewardView, reward_view
 from knowrl.rewards.arithmetic import GAMMA, combined_score, correctness_score, factuality_score, format_score
@@ -88,7 +89,35 @@ class RewardScorer:
     gamma: int = GAMMA
     query: str = "topic_and_fact"  # or "fact"
     memo_size: int = 50_000
+    # Abort when over the last `failure_window` judge (or extractor) outcomes more than this share failed:
+    # training on the format reward alone while the endpoint is down wastes the run.
+    failure_window: int = 20
+    max_failure_rate: float = 0.5
     _memo: OrderedDict[str, RewardParts] = field(default_factory=OrderedDict)
+    _outcomes: dict[str, deque[bool]] = field(default_factory=dict)
+
+    def _record_outcomes(self, name: str, backend: Any, failed: list[bool]) -> None:
+        """Add one batch's outcomes (True: failed) to the backend's rolling window; raise when too many failed."""
+        window = self._outcomes.get(name)
+        if window is None or window.maxlen != self.failure_window:
+            window = self._outcomes[name] = deque(window or (), maxlen=self.failure_window)
+        window.extend(failed)
+        if len(window) < self.failure_window:
+            return
+        failures = sum(window)
+        if failures / len(window) <= self.max_failure_rate:
+            return
+        cfg = getattr(getattr(backend, "client", None), "cfg", None)
+        url = getattr(cfg, "base_url", None)
+        key_env = getattr(cfg, "api_key_env", None)
+        where = f" at {url}" if url else ""
+        last_error = getattr(getattr(backend, "stats", None), "last_error", None) or "unknown"
+        key = f" and its key (${key_env})" if key_env else ", its key"
+        raise JudgeFailureRateError(
+            f"GRPO aborted: the {name} ({type(backend).__name__}{where}) failed {failures} of its last "
+            f"{len(window)} calls, over grpo.judge_max_failure_rate={self.max_failure_rate}; last error: "
+            f"{last_error}. Check the endpoint{key}, or raise grpo.judge_max_failure_rate"
+        )
 
     @staticmethod
     def _key(text: str, question: Question) -> str:
@@ -126,13 +155,16 @@ class RewardScorer:
         todo = [i for i, p in enumerate(batch) if not p.judged]
         with_answer = [i for i in todo if batch[i].answer]
         items = [JudgeItem(questions[i].text, questions[i].answers, batch[i].answer or "") for i in with_answer]
-        for i, grade in zip(with_answer, self.judge.grade_many(items), strict=True):
+        grades = self.judge.grade_many(items)
+        for i, grade in zip(with_answer, grades, strict=True):
             batch[i].grade = grade
         for i in todo:
             batch[i].correctness = correctness_score(batch[i].answer, batch[i].grade)
             # Sticky, like a fact-check failure: TRL calls every reward function on the same batch, and
             # retrying a down endpoint for each of them would multiply the wait, not the signal.
             batch[i].judged = True
+        if grades:
+            self._record_outcomes("judge", self.judge, [grade is None for grade in grades])
 
     def _factuality(self, batch: list[RewardParts], questions: list[Question]) -> None:
         if not batch:
@@ -141,6 +173,8 @@ class RewardScorer:
         with_text = [i for i, p in enumerate(batch) if p.view.fact_text]
         replies = self.extractor.extract_many([batch[i].view.fact_text for i in with_text])
         extracted = dict(zip(with_text, replies, strict=True))
+        if replies:
+            self._record_outcomes("extractor", self.extractor, [reply is None for reply in replies])
         queries, query_facts, scopes, owners = [], [], [], []
         for i, part in enumerate(batch):
             facts = extracted.get(i, [])

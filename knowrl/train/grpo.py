@@ -13,11 +13,11 @@ from knowrl.method.prompts import chat_messages
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
 from knowrl.runtime import StageContext
+from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
-from knowrl.train.checkpoints import MarkCompleteCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
 from knowrl.train.runs import load_tokenizer, run_trainer, start_run
-from knowrl.train.settings import common_args, is_main_rank, lora_config
+from knowrl.train.settings import common_args, is_main_rank, lora_config, trl_config, with_trl_args
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
 
@@ -48,12 +48,14 @@ def build_scorer(cfg: GRPOStageConfig, knowledge_ref: dict[str, Any], ctx: Stage
         top_k=cfg.verifier.top_k,
         threshold=cfg.verifier.entailment_threshold,
         query=cfg.verifier.query,
+        failure_window=cfg.judge_failure_window,
+        max_failure_rate=cfg.judge_max_failure_rate,
     )
 
 
 def grpo_args(cfg: GRPOStageConfig, run_dir: Any) -> dict[str, Any]:
     use_vllm = cfg.use_vllm and importlib.util.find_spec("vllm") is not None
-    return {
+    named = {
         **common_args(cfg, run_dir),
         "num_generations": cfg.num_generations,
         "generation_batch_size": cfg.generation_batch_size,
@@ -65,6 +67,18 @@ def grpo_args(cfg: GRPOStageConfig, run_dir: Any) -> dict[str, Any]:
         "use_vllm": use_vllm,
         "log_completions": False,
     }
+    return with_trl_args(cfg, named)
+
+
+def keep_prompts_that_fit(rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Rows whose chat prompt (system prompt, question, generation prompt) has at most `limit` tokens, and the
+    number left out. TRL 1.x has no prompt limit of its own; the authors' TRL-0.16 run cut prompts at 256."""
+    kept = [
+        r
+        for r in rows
+        if len(tokenizer.apply_chat_template(r["prompt"], tokenize=True, add_generation_prompt=True)) <= limit
+    ]
+    return kept, len(rows) - len(kept)
 
 
 def run_grpo_stage(
@@ -74,6 +88,7 @@ def run_grpo_stage(
     code_version: str,
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
+    configure_threads()
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
@@ -92,20 +107,30 @@ def run_grpo_stage(
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
         ctx.progress("grpo: use_vllm is set but vllm is not installed; generating with transformers", None)
 
+    tokenizer = load_tokenizer(sft_path)
+    rows, too_long = keep_prompts_that_fit(rows, tokenizer, cfg.max_prompt_tokens)
+    if too_long:
+        ctx.progress(f"grpo: left out {too_long} prompts longer than max_prompt_tokens={cfg.max_prompt_tokens}", None)
+    if not rows:
+        raise ValueError(f"every prompt is longer than grpo.max_prompt_tokens={cfg.max_prompt_tokens}; raise it")
     scorer = build_scorer(cfg, refs["knowledge"], ctx)
     reward_log = RewardLog()
     reward_funcs, _ = build_reward_functions(cfg.rewards, scorer, reward_log)
-    tokenizer = load_tokenizer(sft_path)
     model = AutoModelForCausalLM.from_pretrained(sft_path)
     log_cb = WarehouseLogCallback(logs, run_key, "grpo")
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
-        args=GRPOConfig(**grpo_args(cfg, run_dir)),
+        args=trl_config(GRPOConfig, grpo_args(cfg, run_dir)),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=lora_config(cfg.lora),
-        callbacks=[MarkCompleteCallback(), log_cb, ProgressCallback("grpo", ctx.progress), *(extra_callbacks or [])],
+        callbacks=[
+            run.mark_complete_callback(),
+            log_cb,
+            ProgressCallback("grpo", ctx.progress),
+            *(extra_callbacks or []),
+        ],
     )
     ctx.progress(
         f"grpo: {len(rows)} prompts x {cfg.num_generations} generations, rewards "
@@ -128,6 +153,7 @@ def run_grpo_stage(
         "reward_last": rewards[-1][1] if rewards else None,
         "backend_calls": scorer.stats(),
         "rows": len(rows),
+        "prompts_too_long": too_long,
     }
     curves = {
         name: logs.series(run_key, metric)

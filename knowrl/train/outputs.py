@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # headless workers: no display
 import matplotlib.pyplot as plt
 
 from knowrl.runtime import StageContext
+from knowrl.train.runs import final_adapter_dir
 from storage import Artifact
 
 
@@ -28,20 +29,36 @@ def save_model_artifact(
     metrics: dict[str, Any],
     curves: dict[str, list[tuple[int, float]]],
 ) -> Artifact:
-    model = trainer.model
+    saved = final_adapter_dir(trainer)
 
     def build(directory: Path) -> None:
         adapter = directory / "adapter"
-        model.save_pretrained(adapter)
+        # What trainer.save_model wrote (gathered across ranks), less its pickled arguments: they name this
+        # machine's run folder, and the artifact must be the same content wherever it was trained.
+        shutil.copytree(saved, adapter, ignore=shutil.ignore_patterns("training_args.bin"))
         tokenizer.save_pretrained(adapter)
-        merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
-        merged.save_pretrained(directory / "merged")
+        merged_model(trainer, saved).save_pretrained(directory / "merged")
         tokenizer.save_pretrained(directory / "merged")
         (directory / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
         if curves:
             plot_curves(curves, directory / "curves.png", title=stage)
 
     return ctx.artifacts.write(stage, build, config=config, inputs=inputs, code_version=code_version, metrics=metrics)
+
+
+def merged_model(trainer: Any, adapter_dir: Path) -> Any:
+    """The adapter folded into its base. Under ZeRO-3 the in-memory weights are shards: the base is loaded anew
+    and the saved (gathered) adapter merged into it; otherwise the trained model is merged in memory."""
+    model = trainer.model
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None and getattr(plugin, "zero_stage", 0) == 3:
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        base_path = next(iter(model.peft_config.values())).base_model_name_or_path
+        base = AutoModelForCausalLM.from_pretrained(base_path)
+        return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
 def plot_curves(curves: dict[str, list[tuple[int, float]]], path: Path, title: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from knowrl.runtime import StageContext
-from knowrl.train.checkpoints import last_complete_checkpoint
+from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
 from knowrl.train.settings import is_main_rank
 from storage.training_logs import TrainingLogs
 
@@ -26,6 +26,11 @@ class TrainingRun:
     directory: Path
     resume_from: Path | None
     logs: TrainingLogs
+    ctx: StageContext
+
+    def mark_complete_callback(self) -> MarkCompleteCallback:
+        """Marks each saved checkpoint complete, then mirrors it (remote profile) keeping the newest two."""
+        return MarkCompleteCallback(on_complete=lambda path: self.ctx.checkpoints.upload(self.key, path, keep=2))
 
 
 def start_run(
@@ -35,12 +40,18 @@ def start_run(
     key = run_key_for(stage, config, inputs, code_version)
     directory = ctx.paths.runs / key
     resume = last_complete_checkpoint(directory)
+    if resume is None and ctx.checkpoints.enabled and is_main_rank():
+        # A fresh worker (no local run directory): resume from the newest checkpoint another worker mirrored.
+        remote = ctx.checkpoints.latest(key)
+        if remote is not None:
+            ctx.progress(f"{stage}: fetching checkpoint {remote} of run {key} from the checkpoint mirror", None)
+            resume = ctx.checkpoints.download(key, remote, directory)
     logs = TrainingLogs(ctx.warehouse)
     if is_main_rank():  # one DuckDB writer under a multi-GPU launch
         logs.clear(key, after_step=int(resume.name.split("-")[1]) if resume else -1)
     if resume:
         ctx.progress(f"{stage}: resuming from {resume.name}", None)
-    return TrainingRun(key, directory, resume, logs)
+    return TrainingRun(key, directory, resume, logs, ctx)
 
 
 def load_tokenizer(path: str | Path) -> Any:
@@ -60,5 +71,13 @@ def run_trainer(trainer: Any, resume: Path | None, log_cb: Any) -> tuple[Any, fl
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
+    # Every rank takes part: under DeepSpeed ZeRO-3 the weights are sharded and save_model gathers them first
+    # (a plain save_pretrained on rank 0 would write a broken model). Rank 0 builds the artifact from this folder.
+    trainer.save_model(str(final_adapter_dir(trainer)))
     log_cb.flush()
     return result, seconds
+
+
+def final_adapter_dir(trainer: Any) -> Path:
+    """Where `run_trainer` saves the trained adapter, inside the run directory."""
+    return Path(trainer.args.output_dir) / "final-adapter"

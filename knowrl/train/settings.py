@@ -9,6 +9,7 @@ from typing import Any
 from peft import LoraConfig
 
 from knowrl.config.stages import LoraSettings, _TrainerSettings
+from knowrl.errors import ConfigError
 
 DEEPSPEED_DIR = Path(__file__).resolve().parents[2] / "recipes" / "deepspeed"
 
@@ -50,6 +51,23 @@ def common_args(cfg: _TrainerSettings, output_dir: Path) -> dict[str, Any]:
     if cfg.deepspeed:
         args["deepspeed"] = str(DEEPSPEED_DIR / f"{cfg.deepspeed}.json")
     return args
+
+
+class TrainerOptionError(ConfigError):
+    """TRL rejected an option value from the recipe."""
+
+
+def trl_config(config_class: type, args: dict[str, Any]) -> Any:
+    """Build TRL's config; a value TRL rejects is reported with the recipe's view of it."""
+    try:
+        return config_class(**args)
+    except (TypeError, ValueError) as exc:
+        raise TrainerOptionError(f"TRL's {config_class.__name__} rejected the recipe's options: {exc}") from exc
+
+
+def with_trl_args(cfg: _TrainerSettings, args: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's further TRL options on top (their names were checked when the recipe loaded)."""
+    return {**args, **cfg.trl_args}
 
 
 def lora_config(settings: LoraSettings) -> LoraConfig:

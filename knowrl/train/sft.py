@@ -9,12 +9,12 @@ from knowrl.config.stages import SFTStageConfig
 from knowrl.method.prompts import chat_messages
 from knowrl.models import resolve_model
 from knowrl.runtime import StageContext
+from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
-from knowrl.train.checkpoints import MarkCompleteCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
 from knowrl.train.runs import load_tokenizer, run_trainer, start_run
 from knowrl.train.sampling import format_share
-from knowrl.train.settings import common_args, lora_config
+from knowrl.train.settings import common_args, lora_config, trl_config, with_trl_args
 from storage.datasets import DatasetTables
 
 
@@ -29,6 +29,17 @@ def sft_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[l
     return rows, heldout or [r["prompt"] for r in train]
 
 
+def sft_args(cfg: SFTStageConfig, run_dir: Any) -> dict[str, Any]:
+    named = {
+        **common_args(cfg, run_dir),
+        "num_train_epochs": cfg.num_epochs,
+        "max_length": cfg.max_length,
+        "assistant_only_loss": True,
+        "packing": False,
+    }
+    return with_trl_args(cfg, named)
+
+
 def run_sft_stage(
     cfg: SFTStageConfig,
     data_ref: dict[str, Any],
@@ -36,6 +47,7 @@ def run_sft_stage(
     code_version: str,
     extra_callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
+    configure_threads()
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
@@ -56,13 +68,7 @@ def run_sft_stage(
     probe = probe[: cfg.sample_prompts]
     before = format_share(model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
 
-    args = SFTConfig(
-        **common_args(cfg, run_dir),
-        num_train_epochs=cfg.num_epochs,
-        max_length=cfg.max_length,
-        assistant_only_loss=True,
-        packing=False,
-    )
+    args = trl_config(SFTConfig, sft_args(cfg, run_dir))
     log_cb = WarehouseLogCallback(logs, run_key, "sft")
     trainer = SFTTrainer(
         model=model,
@@ -70,7 +76,12 @@ def run_sft_stage(
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=lora_config(cfg.lora),
-        callbacks=[MarkCompleteCallback(), log_cb, ProgressCallback("sft", ctx.progress), *(extra_callbacks or [])],
+        callbacks=[
+            run.mark_complete_callback(),
+            log_cb,
+            ProgressCallback("sft", ctx.progress),
+            *(extra_callbacks or []),
+        ],
     )
     ctx.progress(f"sft: {len(rows)} conversations, base {base.name}, run {run_dir}", 0.0)
     result, train_s = run_trainer(trainer, resume, log_cb)

@@ -13,16 +13,7 @@ from storage import Paths, Warehouse
 from tests.conftest import DEMO, REPO_ROOT
 
 pytestmark = pytest.mark.slow
-SMALL = [
-    "--set",
-    "sft.max_steps=20",
-    "--set",
-    "grpo.max_steps=2",
-    "--set",
-    "grpo.per_device_batch=8",
-    "--set",
-    "evaluate.max_new_tokens=16",
-]
+SHORT_GRPO = ["--set", "grpo.max_steps=2", "--set", "grpo.per_device_batch=8"]
 
 
 def _runs() -> dict[str, int]:
@@ -30,9 +21,15 @@ def _runs() -> dict[str, int]:
         return dict(con.execute("SELECT stage, count(*) FROM stage_runs GROUP BY stage").fetchall())
 
 
-def test_demo_all_stages_then_status_then_schedule(prefect_harness, home: Path, tmp_path: Path) -> None:
+def _comparison() -> dict:
+    with Warehouse(Paths.from_env().warehouse).connect() as con:
+        ref = con.execute("SELECT ref FROM stage_runs WHERE stage = 'evaluate' ORDER BY finished_at LIMIT 1")
+        return json.loads(ref.fetchall()[0][0])["comparison"]
+
+
+def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["demo", *SMALL])
+    result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
     for stage in ("data", "knowledge", "sft", "grpo", "evaluate", "publish"):
         assert stage in result.output
@@ -40,13 +37,24 @@ def test_demo_all_stages_then_status_then_schedule(prefect_harness, home: Path, 
     bundles = list((home / "artifacts" / "publish").iterdir())
     assert len(bundles) == 1 and (bundles[0] / "README.md").exists()
 
-    status = runner.invoke(app, ["status", *SMALL])
+    # KnowRL's effect in miniature: on held-out questions the model cannot know, GRPO answers wrongly less often
+    # than the cold-start SFT model and refuses more; on the questions it was trained on it keeps answering.
+    heldout, trained = _comparison()["heldout"]["metrics"], _comparison()["trained"]["metrics"]
+    assert heldout["incorrect_rate"]["grpo"] < heldout["incorrect_rate"]["sft"]
+    assert heldout["incorrect_rate"]["grpo-sft"]["ci_high"] < 0  # not noise
+    assert heldout["not_attempted_rate"]["grpo"] > heldout["not_attempted_rate"]["sft"]
+    assert (
+        trained["correct_rate"]["sft"] >= 0.8
+        and trained["correct_rate"]["grpo"] >= trained["correct_rate"]["sft"] - 0.15
+    )
+
+    status = runner.invoke(app, ["status"])
     assert status.exit_code == 0 and status.output.count("yes (cached)") == 6, status.output
-    assert "coverage 15/20" in status.output
+    assert "coverage 15/56" in status.output
 
     # Scheduled retraining, data unchanged: stops after the data stage.
     recipe = str(REPO_ROOT / "recipes" / "demo.yaml")
-    schedule = [*SMALL, "--set", "data.stop_when_unchanged=true"]
+    schedule = ["--set", "data.stop_when_unchanged=true"]
     unchanged = runner.invoke(app, ["run", "--recipe", recipe, *schedule])
     assert unchanged.exit_code == 0 and "not run" in unchanged.output
     assert _runs()["grpo"] == 1
@@ -59,7 +67,8 @@ def test_demo_all_stages_then_status_then_schedule(prefect_harness, home: Path, 
         + json.dumps({"question": "Which planet has the Great Red Spot?", "answers": "Jupiter", "title": "Jupiter"})
         + "\n"
     )
-    changed = runner.invoke(app, ["run", "--recipe", recipe, *schedule, "--set", f"data.rl_source={new_rl}"])
+    new_data = ["--set", f"data.rl_source={new_rl}", *SHORT_GRPO]
+    changed = runner.invoke(app, ["run", "--recipe", recipe, *schedule, *new_data])
     assert changed.exit_code == 0, changed.output
     runs = _runs()
     # data ran for each scheduled run (its config differs by stop_when_unchanged); training only for new data

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from knowrl.config.recipe import RecipeError, load_recipe
+from tests.conftest import REPO_ROOT
 
 RECIPES = sorted((Path(__file__).resolve().parents[3] / "recipes").glob("*.yaml"))
 
@@ -67,3 +68,23 @@ def test_missing_recipe_lists_what_exists(tmp_path: Path) -> None:
 def test_relative_paths_resolve_against_the_recipe(tmp_path: Path) -> None:
     recipe = load_recipe(RECIPES[0].parent / "demo.yaml")
     assert Path(recipe.data.rl_source).is_absolute() and Path(recipe.data.rl_source).exists()
+
+
+def test_extends_merges_the_parent_recipe(tmp_path) -> None:
+    parent = REPO_ROOT / "recipes" / "demo.yaml"
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {parent}\nname: child\ngrpo:\n  max_steps: 3\n  trl_args: {{epsilon_high: 0.28}}\n")
+    recipe = load_recipe(child)
+    assert recipe.name == "child" and recipe.grpo.max_steps == 3 and recipe.grpo.trl_args == {"epsilon_high": 0.28}
+    assert recipe.grpo.num_generations == 8  # from the parent
+    assert recipe.data.rl_source.endswith("demo/data/rl.jsonl")  # the parent's relative paths, resolved by it
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extends: loop.yaml\n")
+    with pytest.raises(RecipeError, match="extends itself"):
+        load_recipe(loop)
+
+
+def test_two_benchmarks_of_one_kind_need_labels() -> None:
+    twice = ["evaluate.benchmarks=[{name: simpleqa, source: a.csv}, {name: simpleqa, source: b.csv}]"]
+    with pytest.raises(RecipeError, match=r"benchmarks \['simpleqa'\] appear twice: give each a distinct `label`"):
+        load_recipe(REPO_ROOT / "recipes" / "demo.yaml", twice)

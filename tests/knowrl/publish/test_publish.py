@@ -10,8 +10,8 @@ import yaml
 from knowrl.config.recipe import load_recipe
 from knowrl.config.stages import PublishConfig
 from knowrl.evaluate.report import grade_chart, markdown_report
-from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
 from knowrl.publish.card import redact_local_paths
+from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
 from knowrl.publish.stage import run_publish_stage
 from tests.conftest import REPO_ROOT
 from tests.support.hub_server import LocalHubServer
@@ -122,7 +122,7 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
         "## Evaluation",
         "| simpleqa |",
         "## Recipe",
-        "deepspeed: zero2",
+        "deepspeed: zero3",
         "## Limitations",
     ):
         assert section in card
@@ -178,3 +178,52 @@ def test_push_failure_names_the_step_not_the_token(ctx, refs, monkeypatch: pytes
         run_publish_stage(PublishConfig(repo_id="org/model"), refs, ctx, _recipe())
     assert TOKEN not in str(info.value)
     shutil.rmtree(Path(refs["evaluate"]["report_path"]).parent)
+
+
+def test_no_token_without_dry_run_fails_with_the_fix_before_writing(
+    ctx, refs, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowrl.errors import ConfigError
+
+    monkeypatch.delenv("KNOWRL_PUBLISH_TOKEN", raising=False)
+    cfg = PublishConfig(repo_id="org/model", token_env="KNOWRL_PUBLISH_TOKEN")
+    with pytest.raises(ConfigError) as info:
+        run_publish_stage(cfg, refs, ctx, _recipe())
+    message = str(info.value)
+    assert "$KNOWRL_PUBLISH_TOKEN is not set" in message and "publish.dry_run=true" in message
+    assert "\n" not in message
+    assert not any(p.is_file() for p in (home / "artifacts").rglob("*"))  # no bundle was written
+    with ctx.warehouse.connect() as con:
+        assert con.execute("SELECT count(*) FROM publications").fetchall()[0][0] == 0
+
+
+def test_transient_hub_errors_are_retried_with_backoff(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import huggingface_hub
+
+    from knowrl.errors import BackendError
+    from knowrl.publish import hub
+
+    waits: list[float] = []
+    monkeypatch.setattr(hub, "_sleep", waits.append)
+    calls = {"create_repo": 0}
+
+    class FlakyApi:
+        def __init__(self, **kwargs) -> None:
+            pass
+
+        def create_repo(self, *args, **kwargs) -> None:
+            calls["create_repo"] += 1
+            if calls["create_repo"] < 3:
+                raise ConnectionError("connection reset")
+
+        def create_commit(self, *args, **kwargs):
+            return type("Commit", (), {"oid": "c0ffee", "commit_url": "http://hub/org/model/commit/c0ffee"})()
+
+        def create_tag(self, *args, **kwargs) -> None:
+            raise OSError("still down")
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FlakyApi)
+    (tmp_path / "README.md").write_text("card")
+    with pytest.raises(BackendError, match=r"failed at create_tag after 3 tries: OSError: still down; .*retry later"):
+        hub.push_folder(tmp_path, "org/model", "secret", True, "run-1", "msg")
+    assert calls["create_repo"] == 3 and waits == [1.0, 2.0, 1.0, 2.0]

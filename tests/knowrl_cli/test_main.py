@@ -1,0 +1,42 @@
+"""The CLI's error contract: one line naming what was wrong and the fix, a non-zero exit, no traceback unless
+--debug; recipes are validated before Prefect starts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from knowrl_cli.main import app
+from tests.conftest import REPO_ROOT
+
+DEMO = str(REPO_ROOT / "recipes" / "demo.yaml")
+
+
+def test_a_recipe_typo_fails_in_one_line_before_prefect_starts(home: Path) -> None:
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["run", "--recipe", DEMO, "--set", "grpo.lossx=1"])
+    assert result.exit_code == 2 and "grpo.lossx: Extra inputs are not permitted" in result.output
+    assert "Traceback" not in result.output and time.monotonic() - started < 5  # no Prefect server was started
+    assert not home.exists()  # nothing was created
+
+
+def test_unknown_stage_and_missing_recipe(home: Path) -> None:
+    stage = CliRunner().invoke(app, ["run", "--recipe", DEMO, "--stages", "trian"])
+    assert stage.exit_code == 2 and "unknown stage 'trian'; stages are data, knowledge" in stage.output
+    missing = CliRunner().invoke(app, ["run", "--recipe", str(REPO_ROOT / "recipes" / "nope.yaml")])
+    assert missing.exit_code == 2 and "does not exist; available in" in missing.output
+
+
+def test_debug_shows_the_traceback(home: Path) -> None:
+    result = CliRunner().invoke(app, ["--debug", "run", "--recipe", DEMO, "--set", "grpo.lossx=1"])
+    assert result.exit_code == 2 and "Traceback" in result.output
+
+
+def test_status_of_a_home_without_runs_creates_nothing(tmp_path: Path, monkeypatch) -> None:
+    misspelt = tmp_path / "knowrl-hoem"
+    monkeypatch.setenv("KNOWRL_HOME", str(misspelt))
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code != 0 and "no warehouse at" in result.output and "Traceback" not in result.output
+    assert not (misspelt / "warehouse.duckdb").exists()
