@@ -15,7 +15,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from knowrl.config.recipe import load_recipe
-from knowrl.errors import KnowrlError
+from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.stages import select_stages
 from knowrl_cli import stack
 from knowrl_cli.summary import print_run_summary, print_status
@@ -42,7 +42,8 @@ def _fail(exc: BaseException) -> None:
     if _options["debug"]:
         console.print_exception()
     config_like = isinstance(exc, ValueError)  # a bad recipe, option or input: exit 2, like a usage error
-    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    message = (disk_full_message(exc) if isinstance(exc, OSError) else None) or str(exc)
+    console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(2 if config_like else 1) from None
 
 
@@ -64,6 +65,10 @@ def _run(recipe: Path, stages: list[str] | None, from_stage: str | None, overrid
     try:
         refs = knowrl(recipe=str(recipe), stages=stages, from_stage=from_stage, overrides=overrides)
     except (KnowrlError, *_storage_errors()) as exc:
+        _fail(exc)
+    except OSError as exc:
+        if disk_full_message(exc) is None:
+            raise  # not one of ours: the traceback is the useful report
         _fail(exc)
     print_run_summary(console, refs)
 

@@ -40,3 +40,17 @@ def test_status_of_a_home_without_runs_creates_nothing(tmp_path: Path, monkeypat
     result = CliRunner().invoke(app, ["status"])
     assert result.exit_code != 0 and "no warehouse at" in result.output and "Traceback" not in result.output
     assert not (misspelt / "warehouse.duckdb").exists()
+
+
+def test_a_full_disk_is_reported_in_one_line(home: Path, monkeypatch) -> None:
+    import errno
+
+    import flows.knowrl_flow
+
+    def full(**kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(home / "artifacts" / "x"))
+
+    monkeypatch.setattr(flows.knowrl_flow, "knowrl", full)
+    result = CliRunner().invoke(app, ["run", "--recipe", DEMO, "--stages", "data"])
+    assert result.exit_code == 1 and "no space left on the device holding" in result.output
+    assert "artifacts" in result.output and "Traceback" not in result.output
