@@ -1,4 +1,8 @@
-"""The library and storage layers never import prefect (DESIGN.md: they run without an orchestrator)."""
+"""The layering of DESIGN.md: flows -> tasks -> knowrl -> storage, imports pointing one way only.
+
+knowrl/ and storage/ never import prefect (they run without an orchestrator), never import tasks/ or flows/, and
+storage/ never imports knowrl/.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,31 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = {
+    "knowrl": {"prefect", "tasks", "flows", "knowrl_cli"},
+    "storage": {"prefect", "tasks", "flows", "knowrl_cli", "knowrl"},
+    "tasks": {"flows", "knowrl_cli"},
+}
 
 
-@pytest.mark.parametrize("package", ["knowrl", "storage"])
-def test_no_prefect_import_in_source(package: str) -> None:
-    offenders = []
-    for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "prefect"]
+def _imports(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_point_one_way(package: str) -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in (ROOT / package).rglob("*.py")
+        for name in _imports(path)
+        if name.split(".")[0] in FORBIDDEN[package]
+    ]
     assert offenders == []
 
 
