@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -115,7 +114,7 @@ def resolve_source(
                 repo_type="dataset",
                 revision=revision,
                 cache_dir=str(cache_dir),
-                token=token or os.environ.get("HF_TOKEN"),
+                token=token,
             )
         )
     except Exception as exc:  # the Hub client raises many types; say what was asked and how to fix it
@@ -138,7 +137,7 @@ def _hub_split(source: str, split: str, revision: str | None, cache_dir: Path, t
             split=split,
             revision=revision,
             cache_dir=str(cache_dir / "datasets"),
-            token=token or os.environ.get("HF_TOKEN"),
+            token=token,
         )
     except Exception as exc:  # datasets raises many types; say what was asked and how to fix it
         raise SourceError(

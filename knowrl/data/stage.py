@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -143,15 +142,14 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     """Load the RL set (and the cold-start set when configured) into the warehouse; return the stage's ref."""
     tables = DatasetTables(ctx.warehouse)
     cache_dir = ctx.paths.root / "hf-cache"
-    token = os.environ.get("HF_TOKEN")
     ctx.progress(f"data: reading RL set from {cfg.rl_source}", 0.0)
-    rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, token, cfg.split)
+    rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, split=cfg.split)
     rl = _load("rl", rl_source, clean_rl_row, "question", cfg, tables)
     check_quality("rl", rl_source, rl, cfg.min_accepted_share)
     ref: dict[str, Any] = {"stage": "data", "rl": rl, "coldstart": None}
     if cfg.coldstart_source:
         ctx.progress(f"data: reading cold-start set from {cfg.coldstart_source}", 0.5)
-        cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, token, cfg.split)
+        cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, split=cfg.split)
         ref["coldstart"] = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
         check_quality("coldstart", cs_source, ref["coldstart"], cfg.min_accepted_share)
     ref["fingerprint"] = hashlib.sha256(

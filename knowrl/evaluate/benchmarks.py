@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,7 +80,6 @@ def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
                 repo_type="dataset",
                 revision=spec.revision,
                 cache_dir=str(cache_dir),
-                token=os.environ.get("HF_TOKEN"),
             )
             return _read_rows(Path(local))
         from datasets import load_dataset

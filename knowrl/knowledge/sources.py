@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +84,6 @@ def resolve_kb(cfg: KnowledgeConfig, cache_dir: Path) -> ResolvedKB:
 def _download(repo_id: str, cfg: KnowledgeConfig, cache_dir: Path) -> Path:
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    token = os.environ.get("HF_TOKEN")
     try:
         if cfg.hub_file:
             return Path(
@@ -95,7 +93,6 @@ def _download(repo_id: str, cfg: KnowledgeConfig, cache_dir: Path) -> Path:
                     repo_type="dataset",
                     revision=cfg.revision,
                     cache_dir=str(cache_dir),
-                    token=token,
                 )
             )
         return Path(
@@ -104,7 +101,6 @@ def _download(repo_id: str, cfg: KnowledgeConfig, cache_dir: Path) -> Path:
                 repo_type="dataset",
                 revision=cfg.revision,
                 cache_dir=str(cache_dir),
-                token=token,
                 allow_patterns=["*.parquet", "*.jsonl"],
             )
         )

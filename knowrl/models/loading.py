@@ -94,7 +94,6 @@ def resolve_model(reference: str, models_dir: Path, revision: str | None = None)
                 repo_id=reference,
                 revision=revision,
                 cache_dir=str(models_dir / "hub"),
-                token=os.environ.get("HF_TOKEN"),
                 allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.py"],
             )
         )
