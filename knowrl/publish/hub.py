@@ -61,7 +61,10 @@ class PushResult:
     url: str
 
 
-def push_folder(folder: Path, repo_id: str, token: str, private: bool, tag: str, message: str) -> PushResult:
+def push_folder(
+    folder: Path, repo_id: str, token: str, private: bool, tag: str, message: str, leave_out: tuple[str, ...] = ()
+) -> PushResult:
+    """One commit of `folder`'s files (those named in `leave_out` stay out of the commit), then one tag."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
@@ -70,7 +73,7 @@ def push_folder(folder: Path, repo_id: str, token: str, private: bool, tag: str,
     operations = [
         CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.relative_to(folder).as_posix() not in leave_out
     ]
     step = "create_repo"
     commit: Any = None

@@ -18,6 +18,7 @@ from knowrl.publish.card import build_card, redact_local_paths
 from knowrl.publish.gate import GateRefused, check_gate
 from knowrl.publish.hub import push_folder
 from knowrl.runtime import StageContext
+from storage.artifacts import MANIFEST
 from storage.publications import Publications
 
 
@@ -92,13 +93,10 @@ def run_publish_stage(
         ctx.progress(f"publish: not pushing (dry_run is set); the exact bundle is at {bundle.path}", 1.0)
     else:
         ctx.progress(f"publish: pushing {bundle.path} to {cfg.repo_id}", 0.5)
-        # Push a copy without the artifact manifest: it is our store's bookkeeping, not the model's.
-        with ctx.artifacts.scratch_dir("push") as scratch:
-            staging = scratch / "bundle"
-            shutil.copytree(bundle.path, staging, ignore=shutil.ignore_patterns("manifest.json"))
-            result = push_folder(
-                staging, cfg.repo_id, token, cfg.private, tag, f"knowrl: publish {refs['grpo']['fingerprint'][:12]}"
-            )
+        # The bundle as it is, less the artifact manifest (our store's bookkeeping, not the model's): no copy of
+        # the merged weights is made just to leave one file out.
+        message = f"knowrl: publish {refs['grpo']['fingerprint'][:12]}"
+        result = push_folder(bundle.path, cfg.repo_id, token, cfg.private, tag, message, leave_out=(MANIFEST,))
         ref.update(pushed=True, url=result.url, commit=result.commit)
         ctx.progress(f"publish: pushed {cfg.repo_id} commit {result.commit[:12]}, tag {tag}", 1.0)
     Publications(ctx.warehouse).record(ref, refs["grpo"]["fingerprint"], comparison)
