@@ -13,7 +13,13 @@ from pathlib import Path
 
 import typer
 
+from knowrl.errors import KnowrlError
 from storage import Paths
+
+
+class StackError(KnowrlError):
+    """A step of `knowrl stack` failed at run time (not a bad option): the message says which and where to look."""
+
 
 app = typer.Typer(help="Start and stop a local Prefect stack (server, work pools, deployments, worker).")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +66,7 @@ def _healthy(api_url: str) -> bool:
 def _run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(args, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise typer.BadParameter(f"{' '.join(args[2:])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        raise StackError(f"{' '.join(args[2:])} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return result
 
 
@@ -71,6 +77,14 @@ def up(
     timeout: float = typer.Option(90.0, help="seconds to wait for the server to become healthy"),
 ) -> None:
     """Start the server, create the work pools, deploy everything in prefect.yaml, start worker(s)."""
+    try:
+        _up(port, gpu_worker, timeout)
+    except StackError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _up(port: int, gpu_worker: bool, timeout: float) -> None:
     api_url = f"http://127.0.0.1:{port}/api"
     env = _env(api_url)
     if not _healthy(api_url):
@@ -78,7 +92,7 @@ def up(
         deadline = time.monotonic() + timeout
         while not _healthy(api_url):
             if time.monotonic() > deadline:
-                raise typer.BadParameter(f"server not healthy after {timeout}s; see {_stack_dir() / 'server.log'}")
+                raise StackError(f"server not healthy after {timeout}s; see {_stack_dir() / 'server.log'}")
             time.sleep(1)
     for pool in POOLS:
         if _run([*_prefect(), "work-pool", "inspect", pool], env, check=False).returncode != 0:
