@@ -14,7 +14,7 @@ import pytest
 
 from storage import ArtifactCorruptError, ArtifactNotFoundError, ArtifactStore, Paths, open_artifacts
 from storage.artifacts import TMP_DIR, temp_name
-from tests.support.storage_workers import artifact_files
+from tests.support.storage_workers import artifact_files, run_together
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -175,23 +175,11 @@ def test_reader_never_sees_a_partial_upload(make_store) -> None:
 def test_two_processes_writing_the_same_artifact_both_succeed(make_store, tmp_path: Path) -> None:
     if make_store.remote is None or not make_store.remote.startswith("s3"):
         pytest.skip("the cross-process race is the object store's (the local rename race is the same code)")
-    go = tmp_path / "go"
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.support.storage_workers", "write-artifact", str(tmp_path / f"w{i}"),
-             "same-seed", "--files", "8", "--size", "200000", "--go", str(go)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=os.environ.copy(),
-        )
-        for i in range(2)
-    ]  # fmt: skip
-    go.touch()
-    outputs = [w.communicate(timeout=300) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
-    ids = {json.loads(out.strip().splitlines()[-1])["artifact_id"] for out, _ in outputs}
+    commands = [
+        ["write-artifact", str(tmp_path / f"w{i}"), "same-seed", "--files", "8", "--size", "200000"] for i in range(2)
+    ]
+    results = run_together(commands, tmp_path / "go", REPO, timeout=300)
+    ids = {r["artifact_id"] for r in results}
     assert len(ids) == 1
     artifact = make_store("reader").open(ids.pop(), stage="sft")
     assert set(artifact.manifest["files"]) == set(artifact_files("same-seed", 8, 200_000))

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ from storage.llm_cache import LLMCache
 from storage.schema import LATEST_VERSION
 from storage.stage_runs import StageRuns
 from storage.training_logs import TrainingLogs
+from tests.support.storage_workers import run_together
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -74,24 +71,9 @@ def test_registration_is_idempotent_on_the_lake(remote_profile, tmp_path: Path) 
 
 
 def test_two_processes_write_the_lake_at_once(remote_profile, tmp_path: Path) -> None:
-    go = tmp_path / "go"
     steps = 8
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.support.storage_workers", "lake-writer", str(tmp_path / f"home{i}"), str(i),
-             "--steps", str(steps), "--go", str(go)],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=os.environ.copy(),
-        )
-        for i in range(2)
-    ]  # fmt: skip
-    go.touch()
-    outputs = [w.communicate(timeout=480) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], [err[-3000:] for _, err in outputs]
-    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    commands = [["lake-writer", str(tmp_path / f"home{i}"), str(i), "--steps", str(steps)] for i in range(2)]
+    results = run_together(commands, tmp_path / "go", REPO, timeout=480)
     # The same dataset version was registered by both: exactly one of them recorded it as new.
     assert sorted(r["new_version"] for r in results) == [False, True]
     warehouse = open_warehouse(Paths(tmp_path / "reader"))

@@ -25,6 +25,30 @@ def _wait_for(go: str | None) -> None:
         time.sleep(0.01)
 
 
+def run_together(commands: list[list[str]], go: Path, cwd: Path, timeout: float) -> list[dict]:
+    """Start one worker per command (each waits on the barrier file `go`), release them together, and return the
+    JSON object each printed last; a worker that failed fails the test with the end of its stderr."""
+    import os
+    import subprocess
+
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.support.storage_workers", *command, "--go", str(go)],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for command in commands
+    ]
+    go.touch()
+    outputs = [w.communicate(timeout=timeout) for w in workers]
+    failed = [err[-3000:] for w, (_, err) in zip(workers, outputs, strict=True) if w.returncode != 0]
+    assert not failed, failed
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
 def artifact_files(seed: str, n_files: int, size: int) -> dict[str, bytes]:
     """Deterministic content: the same seed gives the same artifact in every process."""
     import hashlib
