@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -27,6 +28,7 @@ def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> Non
             "stages": [stage],
             "overrides": plan.overrides,
             "from_stage": stage if stage in plan.refresh else None,
+            "remote_stages": [],  # the stage runs right there, whatever that worker's KNOWRL_REMOTE_STAGES says
         }
         run = run_deployment(f"knowrl/{stage}", parameters=parameters, timeout=None)
         if not run.state or not run.state.is_completed():
@@ -48,7 +50,11 @@ def knowrl(
 ) -> dict[str, dict[str, Any]]:
     """Run the pipeline. `stages` selects stages (the others' last results are reused), `from_stage` re-runs
     that stage and the ones after it, `overrides` are `section.key=value`, and `remote_stages` (e.g.
-    ["sft", "grpo", "evaluate"]) runs those stages on their own deployments, i.e. on the gpu work pool."""
+    ["sft", "grpo", "evaluate"]) runs those stages on their own deployments, i.e. on the gpu work pool; left
+    unset, it is read from the worker's `KNOWRL_REMOTE_STAGES` (comma-separated), so a cluster's cpu worker sends
+    the GPU stages to the gpu pool without every run naming them."""
+    if remote_stages is None:
+        remote_stages = [s.strip() for s in os.environ.get("KNOWRL_REMOTE_STAGES", "").split(",") if s.strip()]
     plan = RunPlan.create(recipe, stages, from_stage, overrides, remote_stages)
     refs: dict[str, dict[str, Any]] = {}
     run_stage("data", plan, refs)

@@ -8,8 +8,6 @@ from prefect import task
 
 from knowrl.config.stages import SFTStageConfig
 from knowrl.stages import code_version
-from knowrl.train.launch import gpus_to_launch, run_distributed
-from knowrl.train.sft import run_sft_stage
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, retry_on_io
 from tasks.training import maybe_inject_failure, publish_curve
 
@@ -24,14 +22,18 @@ from tasks.training import maybe_inject_failure, publish_curve
     tags=["gpu"],
 )
 def sft_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
+    # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
+    from knowrl.train.launch import gpus_to_launch, run_distributed
+    from knowrl.train.sft import run_sft_stage
+
     ctx = make_context("sft")
-    maybe_inject_failure("sft", ctx)
+    drills = maybe_inject_failure("sft", ctx)  # failure drills (KNOWRL_INJECT_FAILURE)
     cfg = SFTStageConfig.model_validate(config)
     processes = gpus_to_launch(cfg.deepspeed)
     if processes:  # several GPUs and a ZeRO config: accelerate launch, one process per GPU
         ref = run_distributed("sft", config, upstream, code_version("sft"), processes, cfg.deepspeed)
     else:
-        ref = run_sft_stage(cfg, upstream["data"], ctx, code_version("sft"))
+        ref = run_sft_stage(cfg, upstream["data"], ctx, code_version("sft"), extra_callbacks=drills)
     publish_curve("sft", ctx, ref["run_key"], ["loss", "mean_token_accuracy"])
     metrics = {k: v for k, v in ref["metrics"].items() if not isinstance(v, dict)}
     return finish(

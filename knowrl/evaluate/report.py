@@ -22,13 +22,14 @@ def _diff(cell: dict[str, Any]) -> str:
 
 
 def markdown_report(comparison: dict[str, dict[str, Any]], models: dict[str, str], summary: str) -> str:
+    """`models`: label -> what the model is (an artifact id or the recipe's model reference), never a local path."""
     better = lambda d: ", ".join(sorted(m for m, v in DIRECTION.items() if v == d))  # noqa: E731
     lines = [
         "# Evaluation: base, SFT (cold start, without KnowRL) and GRPO (KnowRL)",
         "",
         f"**Result:** {summary}",
         "",
-        *(f"- {LABELS[label]}: `{Path(path).name}`" for label, path in models.items()),
+        *(f"- {LABELS[label]}: `{identity}`" for label, identity in models.items()),
         "",
         "Differences are paired (same items), with a bootstrap 95% interval. "
         f"Lower is better for: {better(-1)}. No bad direction (the method intends more refusals where the model "

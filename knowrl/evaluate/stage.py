@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from knowrl.judges.base import Judge
 from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
 from knowrl.method.prompts import chat_messages
 from knowrl.runtime import StageContext
+from knowrl.stage_outputs import base_model_dir, model_dir
 from storage.evaluations import EvalTables
 from storage.llm_cache import LLMCache
 from storage.publications import Publications
@@ -32,9 +34,17 @@ PAIRS = (("sft", "base"), ("grpo", "base"), ("grpo", "sft"))  # (model, compared
 DEFAULT_GRADERS = {"simpleqa": SIMPLEQA_GRADER, "chinese_simpleqa": CHINESE_SIMPLEQA_GRADER, "aime": SIMPLEQA_GRADER}
 
 
-def model_id(path: str | Path) -> str:
-    """Artifacts are content-addressed; other model folders (Hub snapshots, builtin) name their content."""
-    return hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+@dataclass(frozen=True)
+class EvalModel:
+    """A model to evaluate: its folder on this worker, and what it is independent of where it sits (an artifact
+    id, or the recipe's model reference), so stored answers are found again on any worker."""
+
+    path: Path
+    identity: str
+
+    @property
+    def model_id(self) -> str:
+        return hashlib.sha256(self.identity.encode()).hexdigest()[:16]
 
 
 def grading_template(cfg: EvaluateConfig, spec: BenchmarkSpec) -> Template:
@@ -59,23 +69,23 @@ class BenchmarkRun:
             "grader": hashlib.sha256(self.template.text.encode()).hexdigest()[:16],
         }
 
-    def eval_key(self, path: str) -> str:
-        source = json.dumps([model_id(path), self.bench.key, self.bench.fingerprint, self.settings], sort_keys=True)
+    def eval_key(self, model: EvalModel) -> str:
+        source = json.dumps([model.model_id, self.bench.key, self.bench.fingerprint, self.settings], sort_keys=True)
         return hashlib.sha256(source.encode()).hexdigest()[:24]
 
 
 def evaluate_models(
-    cfg: EvaluateConfig, ctx: StageContext, models: dict[str, str], runs: list[BenchmarkRun]
+    cfg: EvaluateConfig, ctx: StageContext, models: dict[str, EvalModel], runs: list[BenchmarkRun]
 ) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], int]:
     """Items per benchmark and model: from the warehouse when already evaluated, else generated and graded now.
     Each model is loaded once for all the benchmarks it still has to answer."""
     tables = EvalTables(ctx.warehouse)
     results: dict[str, dict[str, list[dict[str, Any]]]] = {run.bench.key: {} for run in runs}
     cache_hits = 0
-    for label, path in models.items():
-        generator = Generator(Path(path), cfg.use_vllm)
+    for label, model in models.items():
+        generator = Generator(model.path, cfg.use_vllm)
         for run in runs:
-            key, bench = run.eval_key(path), run.bench
+            key, bench = run.eval_key(model), run.bench
             items = tables.items(key)
             if len(items) == len(bench.items):
                 results[bench.key][label] = items
@@ -91,7 +101,7 @@ def evaluate_models(
             integer_judge = run.judge if cfg.judge.backend != "rules" else None
             scored = [vars(s) for s in score_items(bench.items, generations, run.judge, integer_judge)]
             metrics = benchmark_metrics(bench.items[0].kind if bench.items else "qa", scored)
-            tables.store(key, model_id(path), bench.key, bench.fingerprint, scored, metrics)
+            tables.store(key, model.model_id, bench.key, bench.fingerprint, scored, metrics)
             results[bench.key][label] = tables.items(key)
     return results, cache_hits
 
@@ -112,22 +122,29 @@ def compare(kind: str, per_model: dict[str, list[dict[str, Any]]], cfg: Evaluate
     return rows
 
 
-def baseline_model(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> str:
+def baseline_model(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> EvalModel:
     if cfg.baseline == "last_published":
         last = Publications(ctx.warehouse).latest()
         if last is not None:
             bundle = ctx.artifacts.open(last["bundle_artifact"], stage="publish", verify=False)
             ctx.progress(f"evaluate: baseline is the last published model (bundle {bundle.artifact_id[:12]})", None)
-            return str(bundle.path)
+            return EvalModel(bundle.path, f"artifact:{bundle.artifact_id}")
         ctx.progress("evaluate: nothing published yet; the baseline is the base model", None)
-    return refs["sft"]["base_model_path"]
+    sft = refs["sft"]
+    path = base_model_dir(ctx, sft)
+    reference = sft.get("base_model") or sft.get("metrics", {}).get("base_model") or str(path)
+    if Path(reference).expanduser().exists():
+        # A local folder: named by its folder name (the report is public) plus a hash of where it is.
+        digest = hashlib.sha256(str(Path(reference).expanduser().resolve()).encode()).hexdigest()[:12]
+        return EvalModel(path, f"base:{Path(reference).name}#{digest}")
+    return EvalModel(path, f"base:{reference}@{sft.get('base_model_revision') or 'main'}")
 
 
 def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> dict[str, Any]:
     models = {
         "base": baseline_model(cfg, refs, ctx),
-        "sft": refs["sft"]["model_path"],
-        "grpo": refs["grpo"]["model_path"],
+        "sft": EvalModel(model_dir(ctx, refs["sft"]), f"artifact:{refs['sft']['artifact_id']}"),
+        "grpo": EvalModel(model_dir(ctx, refs["grpo"]), f"artifact:{refs['grpo']['artifact_id']}"),
     }
     cache = LLMCache(ctx.warehouse)
     runs = []
@@ -142,7 +159,8 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         metrics = compare(kind, results[run.bench.key], cfg)
         comparison[run.bench.key] = {"kind": kind, "items": len(run.bench.items), "metrics": metrics}
     summary = effect_summary(comparison)
-    report = markdown_report(comparison, models, summary)
+    identities = {label: model.identity for label, model in models.items()}
+    report = markdown_report(comparison, identities, summary)
 
     def build(directory: Path) -> None:
         (directory / "report.md").write_text(report)
@@ -154,7 +172,7 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         build,
         config=cfg.model_dump(mode="json"),
         inputs={
-            "base": model_id(models["base"]),
+            "base": models["base"].model_id,
             "sft": refs["sft"]["fingerprint"],
             "grpo": refs["grpo"]["fingerprint"],
             **{run.bench.key: run.bench.fingerprint for run in runs},
@@ -172,5 +190,5 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         "comparison": comparison,
         "summary": summary,
         "cache_hits": cache_hits,
-        "models": models,
+        "models": identities,
     }

@@ -18,6 +18,8 @@ from knowrl.publish.card import build_card, redact_local_paths
 from knowrl.publish.gate import GateRefused, check_gate
 from knowrl.publish.hub import push_folder
 from knowrl.runtime import StageContext
+from knowrl.stage_outputs import artifact_dir
+from knowrl.stage_outputs import model_dir as trained_model_dir
 from storage.artifacts import MANIFEST
 from storage.publications import Publications
 
@@ -48,8 +50,9 @@ def run_publish_stage(
             f"publish.dry_run=false but ${cfg.token_env} is not set: set {cfg.token_env} to a Hub token with write "
             f"access to {cfg.repo_id}, or set publish.dry_run=true to only write the bundle"
         )
-    model_dir = Path(refs["grpo"]["model_path" if cfg.push == "merged" else "adapter_path"])
-    report_md = Path(refs["evaluate"]["report_path"]).read_text()
+    model_dir = trained_model_dir(ctx, refs["grpo"], "merged" if cfg.push == "merged" else "adapter")
+    evaluation = artifact_dir(ctx, refs["evaluate"])
+    report_md = (evaluation / "report.md").read_text()
     recipe = redact_local_paths(recipe)  # the card is public: no folder of this machine in it
     card = build_card(
         repo_id=cfg.repo_id,
@@ -70,7 +73,7 @@ def run_publish_stage(
         "evaluate": refs["evaluate"]["fingerprint"],
         "gate_violations_forced": violations,
     }
-    chart = Path(refs["evaluate"]["chart_path"])
+    chart = evaluation / "grades.png"
     bundle = ctx.artifacts.write(
         "publish",
         lambda d: _bundle(d, model_dir, str(card), chart, lineage),

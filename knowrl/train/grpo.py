@@ -13,6 +13,7 @@ from knowrl.method.prompts import chat_messages
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
 from knowrl.runtime import StageContext
+from knowrl.stage_outputs import model_dir
 from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
@@ -94,7 +95,7 @@ def run_grpo_stage(
     from trl import GRPOConfig, GRPOTrainer
 
     rl_fp = refs["data"]["rl"]["fingerprint"]
-    sft_path = refs["sft"]["model_path"]
+    sft_path = model_dir(ctx, refs["sft"])  # downloaded into this worker's cache when another worker trained it
     drop = rows_to_drop(refs["knowledge"], ctx)
     if drop:
         ctx.progress(f"grpo: leaving out {len(drop)} questions without any title in the knowledge store", None)

@@ -59,7 +59,9 @@ def run_sft_stage(
     rows, probe = sft_rows(ctx, coldstart_fp, cfg.limit_rows)
     if not rows:
         raise ValueError(f"cold-start set {coldstart_fp} has no training rows")
-    inputs = {"coldstart": coldstart_fp, "base": str(base)}
+    # The base model by its reference, not its folder: the run key (and so a mirrored checkpoint) must be the same on
+    # every worker, wherever its cache puts the model.
+    inputs = {"coldstart": coldstart_fp, "base": f"{cfg.base_model}@{cfg.revision or 'main'}"}
     run = start_run("sft", cfg.model_dump(mode="json"), inputs, code_version, ctx)
     run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
 
@@ -120,6 +122,8 @@ def run_sft_stage(
         "model_path": str(artifact.path / "merged"),
         "adapter_path": str(artifact.path / "adapter"),
         "base_model_path": str(base),
+        "base_model": cfg.base_model,
+        "base_model_revision": cfg.revision,
         "run_key": run_key,
         "metrics": metrics,
     }

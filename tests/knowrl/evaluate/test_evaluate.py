@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -189,10 +190,10 @@ def test_evaluate_stage_compares_three_models_stores_and_reports(ctx, tiny_model
             BenchmarkSpec(name="aime", source=str(DEMO / "eval" / "aime.jsonl")),
         ],
     )
-    refs = {
-        "sft": {"base_model_path": str(tiny_model_dir), "model_path": str(tiny_model_dir), "fingerprint": "s"},
-        "grpo": {"model_path": str(tiny_model_dir), "fingerprint": "same-model"},
-    }
+    # One trained model artifact on both trained sides (as a worker receives it: named by id, opened from the store).
+    trained = ctx.artifacts.write("sft", lambda d: shutil.copytree(tiny_model_dir, d / "merged"))
+    model = {"stage": "sft", "artifact_id": trained.artifact_id, "fingerprint": trained.artifact_id}
+    refs = {"sft": {**model, "base_model_path": str(tiny_model_dir)}, "grpo": model}
     ref = run_evaluate_stage(cfg, refs, ctx)
     assert set(ref["comparison"]) == {"simpleqa", "truthfulqa", "gpqa", "aime"}
     row = ref["comparison"]["simpleqa"]["metrics"]["incorrect_rate"]
@@ -204,7 +205,8 @@ def test_evaluate_stage_compares_three_models_stores_and_reports(ctx, tiny_model
     assert Path(ref["chart_path"]).stat().st_size > 1000
     with ctx.warehouse.connect() as con:
         rows = con.execute("SELECT benchmark, count(*) FROM eval_items GROUP BY benchmark ORDER BY 1").fetchall()
-    assert rows == [("aime", 5), ("gpqa", 6), ("simpleqa", 4), ("truthfulqa", 5)]  # one model id: one set of rows
+    # Two models (the base folder, and the one trained artifact on two sides): two sets of rows, not three.
+    assert rows == [("aime", 10), ("gpqa", 12), ("simpleqa", 8), ("truthfulqa", 10)]
     again = run_evaluate_stage(cfg, refs, ctx)
     assert again["cache_hits"] == 12 and again["comparison"] == ref["comparison"]
 

@@ -47,12 +47,21 @@ SUMMARY = "simpleqa: incorrect 0.70 -> 0.58 vs SFT"
 
 
 @pytest.fixture
-def refs(ctx, tiny_model_dir: Path, tmp_path: Path) -> dict:
-    evaluate_dir = tmp_path / "evaluate"
-    evaluate_dir.mkdir()
-    models = {"base": "/models/base-model", "sft": "/runs/sft-model", "grpo": "/runs/grpo-model"}
-    (evaluate_dir / "report.md").write_text(markdown_report(COMPARISON, models, SUMMARY))
-    grade_chart(COMPARISON, evaluate_dir / "grades.png")
+def refs(ctx, tiny_model_dir: Path) -> dict:
+    """Upstream results as the stages leave them: the GRPO model and the evaluation report are artifacts in the
+    store, named by id (the publish stage opens them by id, as a worker that did not produce them would)."""
+    models = {"base": "base:org/base-model@main", "sft": "sft:sftfp", "grpo": "grpo:grpofp"}
+
+    def trained(directory: Path) -> None:
+        shutil.copytree(tiny_model_dir, directory / "merged")
+        shutil.copytree(tiny_model_dir, directory / "adapter")
+
+    def evaluation(directory: Path) -> None:
+        (directory / "report.md").write_text(markdown_report(COMPARISON, models, SUMMARY))
+        grade_chart(COMPARISON, directory / "grades.png")
+
+    grpo = ctx.artifacts.write("grpo", trained)
+    evaluate = ctx.artifacts.write("evaluate", evaluation)
     return {
         "data": {
             "fingerprint": "datafp",
@@ -66,12 +75,12 @@ def refs(ctx, tiny_model_dir: Path, tmp_path: Path) -> dict:
             "coldstart": None,
         },
         "sft": {"fingerprint": "sftfp"},
-        "grpo": {"fingerprint": "grpofp", "model_path": str(tiny_model_dir), "adapter_path": str(tiny_model_dir)},
+        "grpo": {"stage": "grpo", "fingerprint": grpo.artifact_id, "artifact_id": grpo.artifact_id},
         "evaluate": {
-            "fingerprint": "evalfp",
+            "stage": "evaluate",
+            "fingerprint": evaluate.artifact_id,
+            "artifact_id": evaluate.artifact_id,
             "comparison": COMPARISON,
-            "report_path": str(evaluate_dir / "report.md"),
-            "chart_path": str(evaluate_dir / "grades.png"),
         },
     }
 
@@ -126,8 +135,8 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
         "## Limitations",
     ):
         assert section in card
-    assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == "grpofp"
-    assert SUMMARY in card and "/runs/" not in card and "/work/" not in card  # no local folder in a public card
+    assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == refs["grpo"]["artifact_id"]
+    assert SUMMARY in card and "/tmp/" not in card and "/work/" not in card  # no local folder in a public card
     redacted = redact_local_paths({"rl_source": "/work/demo/rl.jsonl", "base_model": "org/model", "n": [3, "~/x"]})
     assert redacted == {"rl_source": "local:rl.jsonl", "base_model": "org/model", "n": [3, "local:x"]}
 
@@ -177,7 +186,6 @@ def test_push_failure_names_the_step_not_the_token(ctx, refs, monkeypatch: pytes
     with pytest.raises(PublishError, match="org/model failed at create_repo") as info:
         run_publish_stage(PublishConfig(repo_id="org/model"), refs, ctx, _recipe())
     assert TOKEN not in str(info.value)
-    shutil.rmtree(Path(refs["evaluate"]["report_path"]).parent)
 
 
 def test_no_token_without_dry_run_fails_with_the_fix_before_writing(
@@ -192,7 +200,7 @@ def test_no_token_without_dry_run_fails_with_the_fix_before_writing(
     message = str(info.value)
     assert "$KNOWRL_PUBLISH_TOKEN is not set" in message and "publish.dry_run=true" in message
     assert "\n" not in message
-    assert not any(p.is_file() for p in (home / "artifacts").rglob("*"))  # no bundle was written
+    assert not (home / "artifacts" / "publish").exists()  # no bundle was written
     with ctx.warehouse.connect() as con:
         assert con.execute("SELECT count(*) FROM publications").fetchall()[0][0] == 0
 

@@ -1,0 +1,166 @@
+"""End to end on workers that share no disk: `knowrl stack up --distributed` (PostgreSQL, an S3 server, the Prefect
+server on PostgreSQL, a cpu and a gpu worker with their own KNOWRL_HOME), `prefect deployment run knowrl/full` with
+the GPU stages on the gpu worker and a failure injected in GRPO after its first checkpoint; then the gpu worker and
+its home are deleted, a fresh gpu worker starts with an empty home, and the rerun from grpo resumes from the
+checkpoint in the object store, finds data/knowledge/sft as cache hits, completes, and publishes into the bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from knowrl_cli.local_services import free_port
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+SMALL = [
+    "sft.max_steps=6",
+    "sft.save_steps=100",
+    "sft.sample_prompts=0",
+    "grpo.max_steps=2",
+    "grpo.save_steps=1",
+    "grpo.per_device_batch=8",
+    "evaluate.max_new_tokens=16",
+    "evaluate.bootstrap_samples=100",
+]
+KNOWRL = [sys.executable, "-m", "knowrl_cli"]
+
+
+def _stack_dir(env: dict[str, str]) -> Path:
+    return Path(env["KNOWRL_HOME"]) / "stack"
+
+
+def _worker_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment the stack gives its workers (remote profile and credentials), read from its 0600 file."""
+    lines = (_stack_dir(env) / "worker.env").read_text().splitlines()
+    return {**env, **dict(line.split("=", 1) for line in lines if line)}
+
+
+def _query(env: dict[str, str], home: Path, code: str) -> object:
+    """Run `code` (which sets `result`) against the shared warehouse, as a fresh process with the workers' env."""
+    program = (
+        "import json, sys\nfrom storage import Paths, open_warehouse\nfrom storage.stage_runs import StageRuns\n"
+        f"warehouse = open_warehouse(Paths(sys.argv[1]), read_only=True)\n{code}\nprint(json.dumps(result))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", program, str(home)],
+        env=_worker_env(env),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _stage_runs(env: dict[str, str], home: Path) -> dict[str, int]:
+    code = (
+        "rows = warehouse.query('SELECT stage, count(*) AS n FROM stage_runs GROUP BY stage')\n"
+        "result = {row['stage']: row['n'] for row in rows}"
+    )
+    return _query(env, home, code)  # type: ignore[return-value]
+
+
+def _deployment_run(env: dict[str, str], params: dict, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "prefect", "deployment", "run", "knowrl/full", "--params", json.dumps(params)]
+    return subprocess.run(
+        [*command, *extra, "--watch", "--watch-timeout", "1200"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=1260,
+    )
+
+
+@pytest.fixture
+def distributed_stack(tmp_path: Path):
+    pytest.importorskip("moto", reason="needs the stack extra (pip install -e '.[stack]')")
+    pytest.importorskip("pgserver", reason="needs the stack extra (pip install -e '.[stack]')")
+    pytest.importorskip("duckdb_extension_ducklake", reason="needs the remote extra (pip install -e '.[remote]')")
+    port = free_port()
+    env = {
+        **os.environ,
+        "KNOWRL_HOME": str(tmp_path / "launcher"),  # the stack's own state and logs; workers get their own homes
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "KNOWRL_INJECT_FAILURE": "grpo@checkpoint",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "KNOWRL_REPO": str(REPO_ROOT),
+    }
+    for name in ("PREFECT_API_URL", "KNOWRL_ARTIFACTS_URL", "KNOWRL_WAREHOUSE_URL", "KNOWRL_REMOTE_STAGES"):
+        env.pop(name, None)
+    up = subprocess.run(
+        [*KNOWRL, "stack", "up", "--distributed", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield env
+    finally:
+        down = subprocess.run([*KNOWRL, "stack", "down"], env=env, capture_output=True, text=True, timeout=180)
+        assert down.returncode == 0, down.stderr
+
+
+def test_rerun_on_a_fresh_gpu_worker_resumes_from_the_object_store(distributed_stack, tmp_path: Path) -> None:
+    env = distributed_stack
+    workers = _stack_dir(env) / "workers"
+    # Nothing shared but the network: each worker has its own home, and data + results are in S3 and PostgreSQL.
+    assert (workers / "cpu").is_dir() and (workers / "gpu").is_dir()
+
+    failed = _deployment_run(env, {"overrides": SMALL})
+    assert failed.returncode != 0 and "Failed" in failed.stdout, failed.stdout[-3000:]
+    probe = tmp_path / "probe-home"
+    assert _stage_runs(env, probe) == {"data": 1, "knowledge": 1, "sft": 1}
+    gpu_log = (_stack_dir(env) / "worker-gpu.log").read_text()
+    assert "injected failure in stage grpo after checkpoint-1" in gpu_log
+    old_gpu_home = workers / "gpu" / "knowrl-home"
+    assert any((old_gpu_home / "runs").glob("grpo-*/checkpoint-1")), "the failed run kept its checkpoint locally"
+
+    # The gpu machine is gone with its disk; a new one starts with an empty home.
+    fresh = subprocess.run(
+        [*KNOWRL, "stack", "worker", "gpu", "--fresh-home"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert fresh.returncode == 0, fresh.stderr
+    assert not list((old_gpu_home / "runs").glob("grpo-*"))
+
+    rerun = _deployment_run(env, {"overrides": SMALL}, "-p", "from_stage=grpo")
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    # data, knowledge and sft were not run again; grpo onwards ran once each.
+    runs = _stage_runs(env, probe)
+    assert runs == {"data": 1, "knowledge": 1, "sft": 1, "grpo": 1, "evaluate": 1, "publish": 1}
+    grpo = _query(env, probe, "result = StageRuns(warehouse).latest('grpo')['ref']['metrics']")
+    assert grpo["resumed_from"] == "checkpoint-1" and grpo["steps"] == 2  # type: ignore[index]
+    assert "from the checkpoint mirror" in (_stack_dir(env) / "worker-gpu.log").read_text()
+
+    # The publish bundle (dry run) is an artifact in the object store, its manifest written last.
+    import boto3
+
+    worker_env = _worker_env(env)
+    client = boto3.client(
+        "s3",
+        endpoint_url=worker_env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=worker_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=worker_env["AWS_SECRET_ACCESS_KEY"],
+        region_name=worker_env["AWS_REGION"],
+    )
+    keys = [
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket="knowrl")
+        for o in page.get("Contents", [])
+    ]
+    bundles = {k.split("/")[2] for k in keys if k.startswith("knowrl/publish/") and k.endswith("/manifest.json")}
+    published = _query(env, probe, "result = StageRuns(warehouse).latest('publish')['ref']['artifact_id']")
+    assert published in bundles
+    assert any(k.startswith("knowrl/prefect-results/") for k in keys)  # Prefect's cache records, for every worker
