@@ -21,7 +21,8 @@ from facts import (
     UNKNOWN_TRAIN,
 )
 
-OUT = Path(__file__).parent
+# The data ships inside the package (knowrl.resources); demo/data and demo/eval here are links to it.
+OUT = Path(__file__).resolve().parents[1] / "knowrl" / "resources" / "demo"
 
 
 def think_answer(think: str, answer: str) -> str:

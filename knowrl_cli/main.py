@@ -14,14 +14,15 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from knowrl import resources
 from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.stages import select_stages
 from knowrl_cli import stack
 from knowrl_cli.summary import print_run_summary, print_status
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_RECIPE = REPO_ROOT / "recipes" / "demo.yaml"
+# The demo recipe ships with the package (knowrl/resources): `knowrl demo` works from any folder and from a wheel.
+DEMO_RECIPE = resources.recipes_dir() / "demo.yaml"
 
 app = typer.Typer(
     help="KnowRL pipeline: data -> knowledge -> sft -> grpo -> evaluate -> publish", no_args_is_help=True

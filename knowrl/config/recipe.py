@@ -5,12 +5,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from knowrl import resources
 from knowrl.config.stages import (
     DataConfig,
     EvaluateConfig,
@@ -102,8 +103,13 @@ def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A recipe file as a mapping, with `extends: other.yaml` (relative to this file) merged underneath."""
     if not path.exists():
-        available = sorted(p.name for p in path.parent.glob("*.yaml")) if path.parent.exists() else []
-        raise RecipeError(f"recipe {path} does not exist; available in {path.parent}: {available}")
+        here = ""
+        if path.parent.is_dir():
+            here = f"available in {path.parent}: {sorted(p.name for p in path.parent.glob('*.yaml'))}; "
+        packaged = [n.removesuffix(".yaml") for n in resources.recipe_names()]
+        raise RecipeError(
+            f"recipe {path} does not exist; {here}packaged with knowrl (name one, e.g. --recipe demo): {packaged}"
+        )
     if path.resolve() in chain:
         raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in chain]}")
     try:
@@ -120,10 +126,27 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     return deep_merge(_read_yaml(path.parent / str(parent), (*chain, path.resolve())), raw)
 
 
+def resolve_recipe(reference: str | Path) -> Path:
+    """The file a recipe reference names: an existing path as it is; else a recipe packaged with knowrl, named
+    `demo`, `demo.yaml` or `recipes/demo.yaml` (its path in the repository). So the same reference works in a
+    checkout, from any folder, and with an installed wheel. Anything else is returned as it is (and fails to load,
+    naming the recipes there are)."""
+    path = Path(reference).expanduser()
+    if path.is_file():
+        return path
+    parts = PurePath(reference).parts
+    if not path.is_absolute() and (len(parts) == 1 or (len(parts) == 2 and parts[0] == "recipes")):
+        packaged = resources.packaged_recipe(parts[-1])
+        if packaged is not None:
+            return packaged
+    return path
+
+
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Load and validate a recipe (with the recipe it `extends`, if any); relative local paths in it resolve
-    against the recipe's folder, and `--set` overrides against the current directory."""
-    path = Path(path)
+    """Load and validate a recipe (a path, or a packaged recipe's name: `resolve_recipe`) with the recipe it
+    `extends`, if any; relative local paths in it resolve against the recipe's folder, and `--set` overrides
+    against the current directory."""
+    path = resolve_recipe(path)
     raw = _read_yaml(path)
     raw = apply_overrides(raw, overrides or [])
     try:

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from knowrl import resources
 from knowrl.config.stages import KnowledgeConfig
 from knowrl.data.normalize import title_key
 from knowrl.data.sources import is_hub_id
 from knowrl.errors import InputError, hub_failure_is_transient
 from knowrl.knowledge.passages import knowrl_passages, split_passages
-
-DEMO_CORPUS = Path(__file__).resolve().parents[2] / "demo" / "data" / "corpus.jsonl"
 
 
 class KnowledgeSourceError(InputError):
@@ -69,7 +68,8 @@ def _detect_format(path: Path) -> str:
 
 
 def resolve_kb(cfg: KnowledgeConfig, cache_dir: Path) -> ResolvedKB:
-    source = str(DEMO_CORPUS) if cfg.source == "demo" else cfg.source
+    # `source: demo` is the bundled demo corpus.
+    source = str(resources.demo_dir() / "data" / "corpus.jsonl") if cfg.source == "demo" else cfg.source
     path = Path(source).expanduser()
     if not path.exists():
         if not is_hub_id(source):

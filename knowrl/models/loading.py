@@ -8,11 +8,11 @@ import os
 import shutil
 from pathlib import Path
 
+from knowrl import resources
 from knowrl.errors import InputError, hub_failure_is_transient
 from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
-DEMO_DATA = "demo/data"
 # The cold start's refusal reasoning, without the made-up entity it names (see _demo_model_texts).
 REFUSAL_REASONING = (
     "The question is about this topic. I have no reliable knowledge of this topic, so I should not guess."
@@ -23,7 +23,7 @@ class ModelSourceError(InputError):
     """A model reference is neither a local model folder, a Hub id, nor a known builtin."""
 
 
-def _demo_model_texts(repo_root: Path) -> tuple[list[str], list[str]]:
+def _demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
     """(tokenizer texts, pretraining texts) of the demo's tiny model.
 
     Pretraining is plain text only: corpus pages and the questions about them with their answers; no chat
@@ -31,7 +31,6 @@ def _demo_model_texts(repo_root: Path) -> tuple[list[str], list[str]]:
     page) reaches the tokenizer or the pretraining: the model has never seen them, exactly like the held-out
     made-up entities it is evaluated on, so "unfamiliar entity" is the same signal in training and evaluation.
     """
-    data = repo_root / DEMO_DATA
     if not (data / "corpus.jsonl").exists():
         raise ModelSourceError(f"{BUILTIN_TINY} trains its tokenizer on the demo data, not found under {data}")
     pretrain, pages = [], set()
@@ -55,8 +54,7 @@ def _demo_model_texts(repo_root: Path) -> tuple[list[str], list[str]]:
 
 
 def _build_builtin(models_dir: Path) -> Path:
-    repo_root = Path(__file__).resolve().parents[2]
-    texts, pretrain = _demo_model_texts(repo_root)
+    texts, pretrain = _demo_model_texts(resources.demo_dir() / "data")
     key = hashlib.sha256(
         json.dumps([TINY_SHAPE, EMBED_INIT_STD, PRETRAIN_STEPS, texts, pretrain], sort_keys=True).encode()
     ).hexdigest()[:12]

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from knowrl.train.settings import DEEPSPEED_DIR
+from knowrl import resources
 
 
 def gpus_to_launch(deepspeed: str | None) -> int:
@@ -30,11 +30,7 @@ def gpus_to_launch(deepspeed: str | None) -> int:
 
 
 def launch_command(spec: Path, out: Path, processes: int, deepspeed: str) -> list[str]:
-    config = DEEPSPEED_DIR / f"{deepspeed}.json"
-    if not config.exists():
-        raise FileNotFoundError(
-            f"DeepSpeed config {config} not found; recipes/deepspeed holds zero2.json and zero3.json"
-        )
+    config = resources.deepspeed_config(deepspeed)
     return [
         sys.executable,
         "-m",

@@ -8,10 +8,9 @@ from typing import Any
 
 from peft import LoraConfig
 
+from knowrl import resources
 from knowrl.config.stages import LoraSettings, _TrainerSettings
 from knowrl.errors import ConfigError
-
-DEEPSPEED_DIR = Path(__file__).resolve().parents[2] / "recipes" / "deepspeed"
 
 
 def is_main_rank() -> bool:
@@ -49,7 +48,7 @@ def common_args(cfg: _TrainerSettings, output_dir: Path) -> dict[str, Any]:
         "save_only_model": False,
     }
     if cfg.deepspeed:
-        args["deepspeed"] = str(DEEPSPEED_DIR / f"{cfg.deepspeed}.json")
+        args["deepspeed"] = str(resources.deepspeed_config(cfg.deepspeed))
     return args
 
 

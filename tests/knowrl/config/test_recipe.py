@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from knowrl.config.recipe import RecipeError, load_recipe
+from knowrl import resources
+from knowrl.config.recipe import RecipeError, load_recipe, resolve_recipe
 from tests.conftest import REPO_ROOT
 
 RECIPES = sorted((Path(__file__).resolve().parents[3] / "recipes").glob("*.yaml"))
@@ -18,6 +19,27 @@ def test_there_are_recipes() -> None:
 def test_every_recipe_loads_and_validates(path: Path) -> None:
     recipe = load_recipe(path)
     assert recipe.data.rl_source and recipe.sft.base_model and recipe.evaluate.benchmarks
+
+
+def test_a_recipe_is_a_path_or_a_packaged_recipes_name_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packaged = resources.recipes_dir() / "demo.yaml"
+    assert (REPO_ROOT / "recipes" / "demo.yaml").resolve() == packaged  # the checkout's recipes/ is the package's
+    monkeypatch.chdir(tmp_path)  # no recipes/ here: the names resolve to the packaged recipes
+    for reference in ("demo", "demo.yaml", "recipes/demo.yaml"):
+        assert resolve_recipe(reference) == packaged
+    recipe = load_recipe("recipes/demo.yaml")
+    assert Path(recipe.data.rl_source) == resources.demo_dir() / "data" / "rl.jsonl"  # its data ships beside it
+    assert Path(recipe.evaluate.benchmarks[0].source).is_file()
+
+    # A file of the user's own at that path wins over the packaged recipe.
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "demo.yaml").write_text(f"extends: {packaged}\nname: mine\n")
+    assert load_recipe("recipes/demo.yaml").name == "mine"
+    # Any other missing path fails, naming the packaged recipes.
+    with pytest.raises(RecipeError, match=r"does not exist; packaged with knowrl .*'demo', 'knowrl-7b-bnpo'"):
+        load_recipe(tmp_path / "elsewhere" / "demo.yaml")
 
 
 def test_paper_recipe_has_the_papers_values() -> None:
