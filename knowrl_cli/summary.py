@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from knowrl import STAGES
 from knowrl.config.recipe import load_recipe
-from storage import Paths, open_warehouse
+from knowrl.status import stage_statuses
+from storage import Paths, WarehouseNotFoundError, open_warehouse, prefect_result_location
 from storage.stage_runs import StageRuns
 
 
@@ -58,20 +61,39 @@ def print_run_summary(console: Console, refs: dict[str, dict[str, Any]]) -> None
 
 
 def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> None:
+    """Each stage: its last run, whether a run of the recipe now would reuse it (the full cache key matches), its
+    artifact and result. One line when KNOWRL_HOME holds no runs; never creates or writes a warehouse."""
     recipe = load_recipe(recipe_path, overrides)
     paths = Paths.from_env()
-    runs = StageRuns(open_warehouse(paths, read_only=True))
+    warehouse = open_warehouse(paths, read_only=True)
+    try:
+        statuses = stage_statuses(recipe, StageRuns(warehouse), paths)
+    except (WarehouseNotFoundError, duckdb.CatalogException):  # no warehouse, or one no stage ever wrote to
+        statuses = []
+    if not any(s.last for s in statuses):
+        console.print(
+            f"no runs yet (KNOWRL_HOME={paths.root}, warehouse {warehouse.describe()}): start one with "
+            "`knowrl demo` or `knowrl run --recipe ...`, or point KNOWRL_HOME at the folder that holds your runs",
+            highlight=False,
+            soft_wrap=True,  # one line, however narrow the terminal: a script can read it
+        )
+        return
     table = Table(title=f"knowrl status ({paths.root})")
     for column in ("stage", "last run", "matches recipe", "artifact", "result"):
         table.add_column(column)
-    for stage in STAGES:
-        last = runs.latest(stage)
-        if last is None:
-            table.add_row(stage, "never", "-", "-", "-")
+    results = prefect_result_location(paths)
+    for status in statuses:
+        if status.last is None:
+            table.add_row(status.stage, "never", "-", "-", "-")
             continue
-        current = runs.latest(stage, recipe.config_hash(stage))
-        matches = "[green]yes (cached)[/green]" if current is not None else "[yellow]no: config changed[/yellow]"
-        ref = (current or last)["ref"]
+        reason = status.reason
+        # Prefect reuses a result only while its record is there (a local folder here; a URL is not checked).
+        if status.cached and "://" not in results and not (Path(results) / status.cached["cache_key"]).exists():
+            reason = f"Prefect's cached result is gone from {results}"
+        matches = f"[yellow]no: {escape(reason)}[/yellow]" if reason else "[green]yes (cached)[/green]"
+        ref = status.ref or {}
         artifact = (ref.get("artifact_id") or ref.get("fingerprint") or "")[:12]
-        table.add_row(stage, str(last["finished_at"])[:19], matches, artifact, _headline(stage, ref))
+        table.add_row(
+            status.stage, str(status.last["finished_at"])[:19], matches, artifact, _headline(status.stage, ref)
+        )
     console.print(table)

@@ -20,12 +20,18 @@ class StageRuns:
                 [uuid.uuid4().hex, stage, cache_key, config_hash, json.dumps(ref, default=str)],
             )
 
-    def latest(self, stage: str, config_hash: str | None = None) -> dict[str, Any] | None:
+    def latest(
+        self, stage: str, config_hash: str | None = None, cache_key: str | None = None
+    ) -> dict[str, Any] | None:
+        """The last completed run of `stage`, optionally the last with this config hash and/or full cache key."""
         query = "SELECT cache_key, config_hash, ref, finished_at FROM stage_runs WHERE stage = ?"
         params: list[Any] = [stage]
         if config_hash is not None:
             query += " AND config_hash = ?"
             params.append(config_hash)
+        if cache_key is not None:
+            query += " AND cache_key = ?"
+            params.append(cache_key)
         with self.warehouse.connect() as con:
             row = con.execute(query + " ORDER BY finished_at DESC LIMIT 1", params).fetchall()
         if not row:

@@ -7,13 +7,14 @@ from typing import Any
 from prefect import task
 
 from knowrl.config.stages import DataConfig
-from knowrl.data.stage import probe_sources, run_data_stage
-from knowrl.runtime import StageContext
+from knowrl.data.stage import run_data_stage
+from knowrl.stages import key_inputs
+from storage import Paths
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, retry_on_io
 
 
 def _source_fingerprint(config: dict[str, Any]) -> str:
-    return probe_sources(DataConfig.model_validate(config), StageContext.from_env())
+    return key_inputs("data", config, Paths.from_env())
 
 
 @task(

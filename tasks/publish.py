@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from prefect import task
@@ -10,12 +9,14 @@ from prefect.artifacts import create_link_artifact
 
 from knowrl.config.stages import PublishConfig
 from knowrl.publish.stage import run_publish_stage
+from knowrl.stages import key_inputs
+from storage import Paths
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
 
 
 def _token_presence(config: dict[str, Any]) -> str:
     """Whether the token is set (never the token): setting it later must re-run a stage that could not push."""
-    return "token-set" if os.environ.get(config.get("token_env") or "HF_TOKEN") else "token-unset"
+    return key_inputs("publish", config, Paths.from_env())
 
 
 @task(

@@ -65,3 +65,5 @@ def test_the_wheel_runs_the_data_stage_from_another_folder(tmp_path: Path) -> No
     first = _run([knowrl, "run", "--recipe", "recipes/demo.yaml", "--stages", "data"], elsewhere, env)
     assert "RL 89/89 accepted" in first and f"{site_packages}/knowrl/resources/demo/data/rl.jsonl" in first
     assert (tmp_path / "home" / "warehouse.duckdb").is_file() and not (elsewhere / ".knowrl").exists()
+    status = _run([knowrl, "status", "--recipe", "demo"], elsewhere, env)
+    assert status.count("yes (cached)") == 1, status

@@ -15,6 +15,7 @@ from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
 from knowrl.data.sources import ResolvedSource, read_records, resolve_source
 from knowrl.errors import DataQualityError
 from knowrl.runtime import StageContext
+from storage import Paths
 from storage.datasets import DatasetTables, LoadRecord, dumps_raw
 
 
@@ -163,9 +164,9 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     return ref
 
 
-def probe_sources(cfg: DataConfig, ctx: StageContext) -> str:
+def probe_sources(cfg: DataConfig, paths: Paths) -> str:
     """A cheap fingerprint of the sources as they are now (file hashes or the Hub commit) for cache keys."""
-    cache_dir = ctx.paths.root / "hf-cache"
+    cache_dir = paths.root / "hf-cache"
     parts = [resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, split=cfg.split).source_fingerprint]
     if cfg.coldstart_source:
         parts.append(

@@ -8,7 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from knowrl.config.recipe import hash_config, load_recipe
+from knowrl.stages import cache_key, key_inputs
 from knowrl_cli.main import app
+from storage import Paths, Warehouse, open_warehouse
+from storage.stage_runs import StageRuns
 from tests.conftest import REPO_ROOT
 
 DEMO = str(REPO_ROOT / "recipes" / "demo.yaml")
@@ -34,12 +38,36 @@ def test_debug_shows_the_traceback(home: Path) -> None:
     assert result.exit_code == 2 and "Traceback" in result.output
 
 
-def test_status_of_a_home_without_runs_creates_nothing(tmp_path: Path, monkeypatch) -> None:
+def test_status_of_a_home_without_runs_says_so_in_one_line_and_creates_nothing(tmp_path: Path, monkeypatch) -> None:
     misspelt = tmp_path / "knowrl-hoem"
     monkeypatch.setenv("KNOWRL_HOME", str(misspelt))
     result = CliRunner().invoke(app, ["status"])
-    assert result.exit_code != 0 and "no warehouse at" in result.output and "Traceback" not in result.output
-    assert not (misspelt / "warehouse.duckdb").exists()
+    assert result.exit_code == 0 and result.output.startswith(f"no runs yet (KNOWRL_HOME={misspelt}")
+    assert len(result.output.strip().splitlines()) == 1 and not misspelt.exists()
+    # A warehouse that holds no stage run yet (another tool opened it) reads the same.
+    misspelt.mkdir()
+    Warehouse(misspelt / "warehouse.duckdb").schema_version()
+    again = CliRunner().invoke(app, ["status"])
+    assert again.exit_code == 0 and again.output.startswith("no runs yet")
+
+
+def test_status_reports_the_stages_a_run_would_reuse(home: Path) -> None:
+    recipe = load_recipe(DEMO)
+    config = recipe.data.model_dump(mode="json")
+    paths = Paths.from_env()
+    counts = {"n_read": 3, "n_accepted": 3, "n_quarantined": 0, "is_new_version": True}
+    ref = {"fingerprint": "f" * 16, "rl": {"fingerprint": "r", **counts}, "coldstart": {"fingerprint": "c", **counts}}
+    key = cache_key("data", config, {}, key_inputs("data", config, paths))
+    StageRuns(open_warehouse(paths)).record("data", key, hash_config(config), ref)
+    gone = CliRunner().invoke(app, ["status", "--recipe", "demo"])
+    assert "Prefect's cached result is gone" in gone.output and "yes (cached)" not in gone.output
+    paths.prefect_results.mkdir(parents=True)
+    (paths.prefect_results / key).write_text("{}")  # the record Prefect's cache lookup reads, named by the key
+    result = CliRunner().invoke(app, ["status", "--recipe", "demo"])
+    assert result.exit_code == 0 and result.output.count("yes (cached)") == 1, result.output
+    assert result.output.count("never") == 5
+    changed = CliRunner().invoke(app, ["status", "--recipe", "demo", "--set", "data.seed=7"])
+    assert "no: config changed" in changed.output and "yes (cached)" not in changed.output
 
 
 def test_a_full_disk_is_reported_in_one_line(home: Path, monkeypatch) -> None:

@@ -1,0 +1,71 @@
+"""Which stages of a recipe a run would reuse: the stage's full cache key now against the recorded runs.
+
+A stage is cached only when a completed run has the key a run would compute now (the key the stage's task gives
+Prefect): its config, its upstream stages' fingerprints (from the runs that would themselves be reused), the code
+version of its library packages and its outside inputs (the data sources as they are now, publish's token
+presence). Read-only: nothing here creates or writes a warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from knowrl import STAGES
+from knowrl.config.recipe import Recipe
+from knowrl.errors import KnowrlError
+from knowrl.stages import UPSTREAM, cache_key, key_inputs
+from storage import Paths
+from storage.stage_runs import StageRuns
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    stage: str
+    last: dict[str, Any] | None  # the stage's last completed run, whatever its key
+    cached: dict[str, Any] | None  # the completed run a run of the recipe now would reuse, if any
+    reason: str  # why it is not cached ("" when it is)
+
+    @property
+    def ref(self) -> dict[str, Any] | None:
+        run = self.cached or self.last
+        return run["ref"] if run else None
+
+
+def _why_not(stage: str, recipe: Recipe, last: dict[str, Any], missing: list[str]) -> str:
+    if last["config_hash"] != recipe.config_hash(stage):
+        return "config changed"
+    if missing:
+        return f"{', '.join(missing)} will run first"
+    return "inputs or code changed"
+
+
+def stage_statuses(recipe: Recipe, runs: StageRuns, paths: Paths) -> list[StageStatus]:
+    """Each stage in order: its last run, and the run a run of `recipe` would reuse (the same full cache key)."""
+    reused: dict[str, dict[str, Any]] = {}
+    statuses = []
+    for stage in STAGES:
+        last = runs.latest(stage)
+        if last is None:
+            statuses.append(StageStatus(stage, None, None, "never run"))
+            continue
+        # An upstream stage that would run again may produce other fingerprints: this stage's key is unknown until
+        # then, so it is not reported as cached.
+        missing = [name for name in UPSTREAM[stage] if name not in reused]
+        config = recipe.stage_config(stage).model_dump(mode="json")
+        if missing:
+            statuses.append(StageStatus(stage, last, None, _why_not(stage, recipe, last, missing)))
+            continue
+        try:
+            extra = key_inputs(stage, config, paths)
+        except KnowrlError as exc:  # e.g. a Hub source that cannot be reached now
+            statuses.append(StageStatus(stage, last, None, f"unknown: {exc}"))
+            continue
+        key = cache_key(stage, config, {name: reused[name] for name in UPSTREAM[stage]}, extra)
+        match = last if last["cache_key"] == key else runs.latest(stage, cache_key=key)
+        if match is None:
+            statuses.append(StageStatus(stage, last, None, _why_not(stage, recipe, last, [])))
+            continue
+        reused[stage] = match["ref"]
+        statuses.append(StageStatus(stage, last, match, ""))
+    return statuses

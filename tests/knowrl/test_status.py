@@ -1,0 +1,83 @@
+"""`knowrl status`'s answer: a stage is cached only when a recorded run has the full cache key a run would compute
+now (config, upstream fingerprints, code version, the data sources as they are)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import knowrl.stages
+from knowrl import resources
+from knowrl.config.recipe import Recipe, hash_config, load_recipe
+from knowrl.stages import UPSTREAM, cache_key, key_inputs
+from knowrl.status import stage_statuses
+from storage import Paths, open_warehouse
+from storage.stage_runs import StageRuns
+
+
+def _record(recipe: Recipe, stage: str, refs: dict[str, dict], paths: Paths, version: int = 1) -> dict:
+    """Record a completed run of `stage` as its task does (tasks/common.py finish), with a made-up result whose
+    fingerprints are those of output `version`."""
+    config = recipe.stage_config(stage).model_dump(mode="json")
+    upstream = {name: refs[name] for name in UPSTREAM[stage] if name in refs}
+    ref = {"stage": stage, "fingerprint": f"{stage}-v{version}"}
+    if stage == "data":
+        ref.update(rl={"fingerprint": f"rl-v{version}"}, coldstart={"fingerprint": "cs-v1"})
+    key = cache_key(stage, config, upstream, key_inputs(stage, config, paths))
+    StageRuns(open_warehouse(paths)).record(stage, key, hash_config(config), ref)
+    refs[stage] = ref
+    return ref
+
+
+@pytest.fixture
+def rl_file(tmp_path: Path) -> Path:
+    copy = tmp_path / "rl.jsonl"
+    shutil.copy(resources.demo_dir() / "data" / "rl.jsonl", copy)
+    return copy
+
+
+def _states(recipe: Recipe, paths: Paths) -> dict[str, str]:
+    runs = StageRuns(open_warehouse(paths, read_only=True))
+    return {s.stage: "cached" if s.cached else s.reason for s in stage_statuses(recipe, runs, paths)}
+
+
+def test_cached_only_when_the_full_key_matches(home: Path, rl_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = Paths.from_env()
+    recipe = load_recipe("demo", [f"data.rl_source={rl_file}"])
+    refs: dict[str, dict] = {}
+    for stage in ("data", "knowledge", "sft"):
+        _record(recipe, stage, refs, paths)
+    expected_never = {"grpo": "never run", "evaluate": "never run", "publish": "never run"}
+    assert _states(recipe, paths) == {"data": "cached", "knowledge": "cached", "sft": "cached", **expected_never}
+
+    # The same config, but the data file changed: data runs again, and the stages reading it wait for it.
+    rl_file.write_text(rl_file.read_text() + '{"question": "Q?", "answers": "A", "title": "T"}\n')
+    assert _states(recipe, paths) == {
+        "data": "inputs or code changed",
+        "knowledge": "data will run first",
+        "sft": "data will run first",
+        **expected_never,
+    }
+    _record(recipe, "data", refs, paths, version=2)  # ran again: new RL rows; the cold-start set is the same
+    states = _states(recipe, paths)
+    assert states["data"] == "cached" and states["knowledge"] == "inputs or code changed"
+    assert states["sft"] == "cached"  # SFT reads only the cold-start part of the data stage
+
+    # A config change of one stage; and a change of a stage's code.
+    changed = load_recipe("demo", [f"data.rl_source={rl_file}", "knowledge.passage_max_tokens=32"])
+    assert _states(changed, paths)["knowledge"] == "config changed"
+    monkeypatch.setattr(knowrl.stages, "code_version", lambda stage: "edited")
+    assert _states(recipe, paths)["data"] == "inputs or code changed"
+
+
+def test_an_earlier_run_with_the_same_key_is_cached(home: Path, rl_file: Path) -> None:
+    """Prefect reuses any run whose key matches, not only the last one: switching a setting back is a cache hit."""
+    paths = Paths.from_env()
+    first = load_recipe("demo", [f"data.rl_source={rl_file}"])
+    other = load_recipe("demo", [f"data.rl_source={rl_file}", "data.seed=1"])
+    refs: dict[str, dict] = {}
+    _record(first, "data", refs, paths)
+    _record(other, "data", refs, paths)
+    assert _states(first, paths)["data"] == "cached" and _states(other, paths)["data"] == "cached"
