@@ -13,12 +13,17 @@ from rich.console import Console
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# No progress bars of transformers ("Loading weights"), datasets or the Hub client: they would tear the live display
+# and fill CI logs. Set before any of them is imported (they read these once).
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 from knowrl import resources
 from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.stages import select_stages
 from knowrl_cli import stack
+from knowrl_cli.progress import run_display
 from knowrl_cli.summary import print_run_summary, print_status
 
 # The demo recipe ships with the package (knowrl/resources): `knowrl demo` works from any folder and from a wheel.
@@ -54,7 +59,9 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
     return (WarehouseError, StorageConfigError)
 
 
-def _run(recipe: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str]) -> None:
+def _run(
+    recipe: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str], live: bool | None = None
+) -> None:
     # Validate the recipe, the overrides and the stage selection before Prefect starts: a typo fails in a second.
     try:
         load_recipe(recipe, overrides)
@@ -64,7 +71,9 @@ def _run(recipe: Path, stages: list[str] | None, from_stage: str | None, overrid
     from flows.knowrl_flow import knowrl
 
     try:
-        refs = knowrl(recipe=str(recipe), stages=stages, from_stage=from_stage, overrides=overrides)
+        # The live display needs a terminal; in a pipe or a CI log the stages' log lines tell the progress.
+        with run_display(console, live=console.is_terminal if live is None else live, debug=_options["debug"]):
+            refs = knowrl(recipe=str(recipe), stages=stages, from_stage=from_stage, overrides=overrides)
     except (KnowrlError, *_storage_errors()) as exc:
         _fail(exc)
     except OSError as exc:
@@ -77,12 +86,13 @@ def _run(recipe: Path, stages: list[str] | None, from_stage: str | None, overrid
 @app.command()
 def demo(
     overrides: list[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set grpo.max_steps=5"),
+    live: bool | None = typer.Option(None, "--live/--no-live", help="live stage display (default: on a terminal)"),
 ) -> None:
     """Run all six stages offline on CPU with recipes/demo.yaml, a tiny local model and the bundled demo data."""
     console.print(
         f"[bold]knowrl demo[/bold]: recipe {DEMO_RECIPE}, outputs under {os.environ.get('KNOWRL_HOME', '.knowrl')}"
     )
-    _run(DEMO_RECIPE, None, None, overrides)
+    _run(DEMO_RECIPE, None, None, overrides, live)
 
 
 @app.command()
@@ -91,9 +101,10 @@ def run(
     stages: str | None = typer.Option(None, help="comma-separated subset of stages to run"),
     from_stage: str | None = typer.Option(None, "--from-stage", help="re-run this stage and the ones after it"),
     overrides: list[str] = typer.Option([], "--set", help="override a recipe key: section.key=value"),
+    live: bool | None = typer.Option(None, "--live/--no-live", help="live stage display (default: on a terminal)"),
 ) -> None:
-    """Run the pipeline (or some stages of it) on a recipe."""
-    _run(recipe, [s.strip() for s in stages.split(",")] if stages else None, from_stage, overrides)
+    """Run the pipeline (or some stages of it) on a recipe: a path, or a packaged recipe's name (demo)."""
+    _run(recipe, [s.strip() for s in stages.split(",")] if stages else None, from_stage, overrides, live)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from prefect.tasks import exponential_backoff
 
 from knowrl.config.recipe import hash_config
 from knowrl.errors import is_transient
-from knowrl.runtime import StageContext
+from knowrl.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
 from knowrl.stages import cache_key
 from storage import Paths, prefect_result_location
 from storage.stage_runs import StageRuns
@@ -47,19 +48,27 @@ def result_storage() -> Any:
 
 def key_fn(stage: str, extra: Callable[[dict[str, Any]], str] | None = None) -> Callable[..., str]:
     def compute(context: TaskRunContext, params: dict[str, Any]) -> str:
+        # The task run starts here: Prefect looks the key up, then runs the body (make_context) or reuses a result.
+        notify_progress(ProgressEvent(stage, f"{stage}: checking the cache", None, "checking"))
         return cache_key(stage, params["config"], params["upstream"], extra(params["config"]) if extra else "")
 
     return compute
 
 
 def make_context(stage: str) -> StageContext:
-    """A StageContext whose progress goes to the run's log and to a Prefect progress artifact."""
+    """A StageContext whose progress goes to the run's log (training steps at most every 10 s), to the progress
+    listeners of this process (the CLI's live display: every step) and to a Prefect progress artifact."""
     logger = get_run_logger()
     artifact_id = create_progress_artifact(0.0, description=f"{stage} progress")
+    notify_progress(ProgressEvent(stage, f"{stage}: computing", 0.0))
+    to_log = stage_progress(stage, logger.info)
+    last_update = [0.0]
 
     def progress(message: str, fraction: float | None) -> None:
-        logger.info(message)
-        if fraction is not None:
+        to_log(message, fraction)
+        # One API call per training step would slow a fast run down: the artifact moves every 2 s and at the end.
+        if fraction is not None and (fraction >= 1.0 or time.monotonic() - last_update[0] >= 2.0):
+            last_update[0] = time.monotonic()
             update_progress_artifact(artifact_id, min(100.0, max(0.0, fraction * 100)))
 
     return StageContext.from_env(progress=progress)
@@ -78,6 +87,7 @@ def finish(
     key = cache_key(stage, config, upstream, extra)
     StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref)
     create_markdown_artifact(markdown=summary_md, key=f"knowrl-{stage}", description=f"{stage} stage summary")
+    notify_progress(ProgressEvent(stage, f"{stage}: done", 1.0, "completed"))
     return ref
 
 

@@ -53,14 +53,26 @@ class WarehouseLogCallback(TrainerCallback):
 
 
 class ProgressCallback(TrainerCallback):
-    def __init__(self, stage: str, progress: Callable[[str, float | None], None], every: int = 5) -> None:
+    """Every optimizer step to the caller's progress callback, with the last logged loss or reward: the caller
+    decides what reaches the log (knowrl.runtime.stage_progress) and what only the live display."""
+
+    SHOWN = ("loss", "reward")
+
+    def __init__(self, stage: str, progress: Callable[[str, float | None], None]) -> None:
         self.stage = stage
         self.progress = progress
-        self.every = every
+        self.last: dict[str, float] = {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        for name in self.SHOWN:
+            if isinstance((logs or {}).get(name), int | float):
+                self.last[name] = float(logs[name])
+        return control
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.max_steps and (state.global_step % self.every == 0 or state.global_step == state.max_steps):
+        if state.max_steps and state.is_world_process_zero:
+            shown = "".join(f", {name} {value:.3f}" for name, value in self.last.items())
             self.progress(
-                f"{self.stage}: step {state.global_step}/{state.max_steps}", state.global_step / state.max_steps
+                f"{self.stage}: step {state.global_step}/{state.max_steps}{shown}", state.global_step / state.max_steps
             )
         return control
