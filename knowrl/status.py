@@ -8,12 +8,14 @@ presence). Read-only: nothing here creates or writes a warehouse.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe
 from knowrl.errors import KnowrlError
+from knowrl.plan import RunPlan
 from knowrl.stages import UPSTREAM, cache_key, key_inputs
 from storage import Paths
 from storage.stage_runs import StageRuns
@@ -69,3 +71,34 @@ def stage_statuses(recipe: Recipe, runs: StageRuns, paths: Paths) -> list[StageS
         reused[stage] = match["ref"]
         statuses.append(StageStatus(stage, last, match, ""))
     return statuses
+
+
+def cached_run(
+    plan: RunPlan, runs: StageRuns, paths: Paths, has_result: Callable[[str], bool]
+) -> dict[str, dict[str, Any]] | None:
+    """What a run of `plan` returns when every stage it would run is a cache hit, walking the stages as the flow
+    does (flows/knowrl_flow.py: unselected stages' last results, the stop when the data is unchanged); None as
+    soon as one stage would compute, or when the plan needs the orchestrator (a stage to refresh or to run on its
+    deployment). `has_result(key)`: whether the orchestrator still holds the result cached under `key`."""
+    if plan.refresh or plan.remote:
+        return None
+    refs: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        if stage not in plan.selected:
+            if plan.needed_as_upstream(stage):
+                previous = runs.latest(stage, plan.recipe.config_hash(stage))
+                if previous is None:
+                    return None  # the flow reports that it is missing
+                refs[stage] = previous["ref"]
+            continue
+        config = plan.config(stage)
+        key = cache_key(stage, config, plan.upstream(stage, refs), key_inputs(stage, config, paths))
+        run = runs.latest(stage, cache_key=key)
+        if run is None or not has_result(key):
+            return None
+        refs[stage] = run["ref"]
+        if stage == "data" and plan.recipe.data.stop_when_unchanged:
+            trained = runs.latest("grpo")
+            if trained is not None and trained["ref"].get("inputs", {}).get("rl") == run["ref"]["rl"]["fingerprint"]:
+                return refs  # the flow stops here: nothing to retrain
+    return refs

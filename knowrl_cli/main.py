@@ -24,7 +24,7 @@ from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.stages import select_stages
 from knowrl_cli import stack
 from knowrl_cli.progress import run_display
-from knowrl_cli.summary import print_run_summary, print_status
+from knowrl_cli.summary import cached_run_refs, print_run_summary, print_status
 
 # The demo recipe ships with the package (knowrl/resources): `knowrl demo` works from any folder and from a wheel.
 DEMO_RECIPE = resources.recipes_dir() / "demo.yaml"
@@ -68,6 +68,11 @@ def _run(
         select_stages(stages, from_stage)
     except KnowrlError as exc:
         _fail(exc)
+    cached = cached_run_refs(recipe, stages, from_stage, overrides)
+    if cached is not None:
+        console.print("every stage to run is cached: the last results are reused (Prefect was not started)")
+        print_run_summary(console, cached)
+        return
     from flows.knowrl_flow import knowrl
 
     try:

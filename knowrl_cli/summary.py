@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from rich.table import Table
 
 from knowrl import STAGES
 from knowrl.config.recipe import load_recipe
-from knowrl.status import stage_statuses
+from knowrl.errors import KnowrlError
+from knowrl.plan import RunPlan
+from knowrl.status import cached_run, stage_statuses
 from storage import Paths, WarehouseNotFoundError, open_warehouse, prefect_result_location
 from storage.stage_runs import StageRuns
 
@@ -97,3 +100,27 @@ def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> N
             status.stage, str(status.last["finished_at"])[:19], matches, artifact, _headline(status.stage, ref)
         )
     console.print(table)
+
+
+def cached_run_refs(
+    recipe_path: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str]
+) -> dict[str, dict[str, Any]] | None:
+    """The results of a run in which every stage would be a cache hit, read from the warehouse and checked against
+    Prefect's result records without starting Prefect: in ephemeral mode Prefect starts a temporary server for
+    each run (seconds) only to find that nothing has to run. None when a stage would compute, or when the run goes
+    to a Prefect server (PREFECT_API_URL: it is recorded there), to remote deployments or remote result storage."""
+    if os.environ.get("KNOWRL_REMOTE_STAGES"):
+        return None
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    paths = Paths.from_env()
+    results = prefect_result_location(paths)
+    if settings.api.url or settings.tasks.refresh_cache or "://" in results:
+        return None
+    plan = RunPlan.create(str(recipe_path), stages, from_stage, overrides)
+    try:
+        runs = StageRuns(open_warehouse(paths, read_only=True))
+        return cached_run(plan, runs, paths, lambda key: (Path(results) / key).is_file())
+    except (WarehouseNotFoundError, duckdb.CatalogException, KnowrlError):
+        return None  # no runs yet, or a source to probe that the run reports properly

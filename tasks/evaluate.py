@@ -8,7 +8,6 @@ from typing import Any
 from prefect import task
 
 from knowrl.config.stages import EvaluateConfig
-from knowrl.evaluate.stage import run_evaluate_stage
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
 from tasks.training import maybe_inject_failure
 
@@ -23,6 +22,9 @@ from tasks.training import maybe_inject_failure
     tags=["gpu"],
 )
 def evaluate_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
+    # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
+    from knowrl.evaluate.stage import run_evaluate_stage
+
     ctx = make_context("evaluate")
     maybe_inject_failure("evaluate", ctx)
     ref = run_evaluate_stage(EvaluateConfig.model_validate(config), upstream, ctx)

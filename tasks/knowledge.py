@@ -8,7 +8,6 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from knowrl.config.stages import KnowledgeConfig
-from knowrl.knowledge.stage import run_knowledge_stage
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, retry_on_io
 
 
@@ -21,6 +20,9 @@ from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, r
     retry_condition_fn=retry_on_io,
 )
 def knowledge_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
+    # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
+    from knowrl.knowledge.stage import run_knowledge_stage
+
     ctx = make_context("knowledge")
     ref = run_knowledge_stage(KnowledgeConfig.model_validate(config), upstream["data"], ctx)
     coverage = [

@@ -8,7 +8,6 @@ from prefect import task
 from prefect.artifacts import create_link_artifact
 
 from knowrl.config.stages import PublishConfig
-from knowrl.publish.stage import run_publish_stage
 from knowrl.stages import key_inputs
 from storage import Paths
 from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
@@ -28,6 +27,9 @@ def _token_presence(config: dict[str, Any]) -> str:
     retry_condition_fn=retry_on_io,
 )
 def publish_stage(config: dict[str, Any], upstream: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
+    # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
+    from knowrl.publish.stage import run_publish_stage
+
     ctx = make_context("publish")
     ref = run_publish_stage(PublishConfig.model_validate(config), upstream, ctx, recipe)
     if ref["pushed"]:

@@ -67,3 +67,5 @@ def test_the_wheel_runs_the_data_stage_from_another_folder(tmp_path: Path) -> No
     assert (tmp_path / "home" / "warehouse.duckdb").is_file() and not (elsewhere / ".knowrl").exists()
     status = _run([knowrl, "status", "--recipe", "demo"], elsewhere, env)
     assert status.count("yes (cached)") == 1, status
+    again = _run([knowrl, "run", "--recipe", "demo", "--stages", "data"], elsewhere, env)
+    assert "every stage to run is cached" in again

@@ -11,8 +11,9 @@ import pytest
 import knowrl.stages
 from knowrl import resources
 from knowrl.config.recipe import Recipe, hash_config, load_recipe
+from knowrl.plan import RunPlan
 from knowrl.stages import UPSTREAM, cache_key, key_inputs
-from knowrl.status import stage_statuses
+from knowrl.status import cached_run, stage_statuses
 from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
 
@@ -81,3 +82,46 @@ def test_an_earlier_run_with_the_same_key_is_cached(home: Path, rl_file: Path) -
     _record(first, "data", refs, paths)
     _record(other, "data", refs, paths)
     assert _states(first, paths)["data"] == "cached" and _states(other, paths)["data"] == "cached"
+
+
+def test_a_run_whose_every_stage_is_a_cache_hit_is_known_without_the_orchestrator(home: Path, rl_file: Path) -> None:
+    paths = Paths.from_env()
+    overrides = [f"data.rl_source={rl_file}"]
+    recipe = load_recipe("demo", overrides)
+    refs: dict[str, dict] = {}
+    _record(recipe, "data", refs, paths)
+    _record(recipe, "knowledge", refs, paths)
+    runs = StageRuns(open_warehouse(paths, read_only=True))
+    held = {"everything"}
+
+    def has_result(key: str) -> bool:
+        return "everything" in held or key in held
+
+    plan = RunPlan.create("demo", ["data", "knowledge"], overrides=overrides)
+    assert cached_run(plan, runs, paths, has_result) == {"data": refs["data"], "knowledge": refs["knowledge"]}
+    only_knowledge = RunPlan.create("demo", ["knowledge"], overrides=overrides)  # data's last result is reused
+    assert cached_run(only_knowledge, runs, paths, has_result) == {
+        "data": refs["data"],
+        "knowledge": refs["knowledge"],
+    }
+    assert (
+        cached_run(RunPlan.create("demo", ["data", "knowledge", "sft"], overrides=overrides), runs, paths, has_result)
+        is None
+    )
+    assert (
+        cached_run(RunPlan.create("demo", ["data", "knowledge"], "knowledge", overrides), runs, paths, has_result)
+        is None
+    )
+    held.clear()  # Prefect's result records are gone: Prefect would run the stages again
+    assert cached_run(plan, runs, paths, has_result) is None
+
+
+def test_a_scheduled_run_on_unchanged_data_stops_after_the_data_stage(home: Path, rl_file: Path) -> None:
+    paths = Paths.from_env()
+    overrides = [f"data.rl_source={rl_file}", "data.stop_when_unchanged=true"]
+    refs: dict[str, dict] = {}
+    data = _record(load_recipe("demo", overrides), "data", refs, paths)
+    grpo_ref = {"fingerprint": "g", "inputs": {"rl": data["rl"]["fingerprint"]}}
+    StageRuns(open_warehouse(paths)).record("grpo", "some-key", "some-config", grpo_ref)
+    runs = StageRuns(open_warehouse(paths, read_only=True))
+    assert cached_run(RunPlan.create("demo", overrides=overrides), runs, paths, lambda key: True) == {"data": data}
