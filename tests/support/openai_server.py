@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible `/v1/chat/completions` server on 127.0.0.1, for tests and benchmarks.
 
-It answers with a responder function, and can inject latency, HTTP 500/429 and hangs (client timeouts).
-It records the number of requests, the peak number in flight, and the Authorization headers it saw.
+It answers with a responder function, and can inject latency, HTTP 500/429 and hangs (client timeouts), and hold
+requests until several are in flight together (to show a client's concurrency without timing it). It records the
+number of requests, the peak number in flight, and the Authorization headers it saw.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ class Script:
     fail_first: int = 0  # the first N requests fail with `fail_status`
     fail_status: int = 500
     hang_first: int = 0  # the next N requests hang for `hang_s` (longer than the client's timeout)
-    hang_s: float = 2.0
+    hang_s: float | None = 2.0  # None: until the server stops, longer than any timeout however slow the machine
+    together: int = 0  # hold each request until this many are in flight at once (a barrier, not a sleep)
+    together_timeout_s: float = 30.0  # then the requests fail with HTTP 503: the client never sent that many at once
     always_fail: bool = False
     retry_after_s: float | None = None  # sent as Retry-After with injected failures
 
@@ -42,6 +45,9 @@ class ScriptedOpenAIServer:
     def __init__(self, script: Script) -> None:
         self.script = script
         self.stats = Stats()
+        self.stopping = threading.Event()
+        together = script.together
+        self.barrier = threading.Barrier(together, timeout=script.together_timeout_s) if together else None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,13 +66,22 @@ class ScriptedOpenAIServer:
                     script = server.script
                     if script.latency_s:
                         time.sleep(script.latency_s)
+                    if server.barrier is not None:
+                        try:
+                            server.barrier.wait()
+                        except threading.BrokenBarrierError:
+                            self._send(503, {"error": {"message": f"fewer than {script.together} requests at once"}})
+                            return
                     if script.always_fail or number <= script.fail_first:
                         after = script.retry_after_s
                         headers = {"Retry-After": str(after)} if after is not None else {}
                         self._send(script.fail_status, {"error": {"message": "injected failure"}}, headers)
                         return
                     if number <= script.fail_first + script.hang_first:
-                        time.sleep(script.hang_s)
+                        if script.hang_s is None:
+                            server.stopping.wait()
+                        else:
+                            time.sleep(script.hang_s)
                     content = script.responder(body.get("messages", []))
                     self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
                 finally:
@@ -101,6 +116,9 @@ class ScriptedOpenAIServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.stopping.set()  # release hung requests
+        if self.barrier is not None:
+            self.barrier.abort()
         self.httpd.shutdown()
         self.httpd.server_close()
 
