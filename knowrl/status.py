@@ -91,6 +91,8 @@ def cached_run(
                     return None  # the flow reports that it is missing
                 refs[stage] = previous["ref"]
             continue
+        if runs.latest(stage, plan.recipe.config_hash(stage)) is None:
+            return None  # never run with this config: no need to probe its inputs (hash files, ask the Hub)
         config = plan.config(stage)
         key = cache_key(stage, config, plan.upstream(stage, refs), key_inputs(stage, config, paths))
         run = runs.latest(stage, cache_key=key)
