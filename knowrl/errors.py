@@ -7,7 +7,13 @@ or a full disk fails at once. The CLI prints a `KnowrlError`'s message without a
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 
 class KnowrlError(Exception):
@@ -73,9 +79,64 @@ def hub_failure_is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError) or "Connection" in name or "Timeout" in name
 
 
+def _free_space(where: str | os.PathLike[str]) -> str:
+    """' (N MiB free)' for the disk holding `where` (or its nearest existing parent); '' when it cannot be read."""
+    path = Path(where)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        free = shutil.disk_usage(path).free
+    except OSError:
+        return ""
+    return f" ({free / 2**20:.1f} MiB free)"
+
+
 def disk_full_message(exc: OSError, path: str | None = None) -> str | None:
-    """A one-line message for a full disk, naming the path; None for other OS errors."""
+    """A one-line message for a full disk, naming the path and the space left there; None for other OS errors."""
     if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
         return None
-    where = path or exc.filename or "the output folder"
-    return f"no space left on the device holding {where}: free space there or point KNOWRL_HOME at a larger disk"
+    where = path or exc.filename
+    if not where:
+        return "no space left on the output disk: free space there or point KNOWRL_HOME at a larger disk"
+    return (
+        f"no space left on the device holding {where}{_free_space(where)}: free space there or point KNOWRL_HOME "
+        "at a larger disk"
+    )
+
+
+# torch's checkpoint writer and safetensors report a full disk in their own words, as a RuntimeError or a
+# SafetensorError, never as OSError(ENOSPC): "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"
+# (torch.save: the file is shorter than what was written), "PytorchStreamWriter failed writing file data/0: file write
+# failed", "Error while serializing: I/O error: No space left on device (os error 28)". Left as they are, they reach
+# the user as an unexplained torch error, and a task retries them as if they were transient.
+_DISK_FULL_WORDS = re.compile(
+    r"unexpected pos \d+ vs \d+|file write failed|no space left on device|os error 28|disk quota exceeded"
+    r"|os error 122",
+    re.IGNORECASE,
+)
+
+
+def as_disk_full(exc: BaseException, path: str | os.PathLike[str]) -> OSError | None:
+    """`exc` as an `OSError(ENOSPC)` naming `path` when it reports a full disk (in the words of the OS, torch or
+    safetensors); None when it reports something else. An OSError that already says ENOSPC comes back as it is."""
+    if isinstance(exc, OSError):
+        return exc if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if not isinstance(exc, RuntimeError) and type(exc).__name__ != "SafetensorError":
+        return None
+    if not _DISK_FULL_WORDS.search(str(exc)):
+        return None
+    said = " ".join(str(exc).split())[:200]
+    return OSError(errno.ENOSPC, f"No space left on device ({type(exc).__name__}: {said})", str(path))
+
+
+@contextlib.contextmanager
+def disk_full_as_oserror(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Re-raise a full disk reported by torch or safetensors while writing under `path` as `OSError(ENOSPC)` naming
+    `path`: not transient (no retry), and one line in the CLI. Any other error passes through unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        full = as_disk_full(exc, path)
+        if full is None or full is exc:
+            raise
+        raise full from exc

@@ -13,6 +13,9 @@ from rich.console import Console
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Prefect gives its temporary server 20 s to start; on a 2-core box running another training that is not enough (a
+# run then dies with "Timed out while attempting to connect to ephemeral Prefect API server" before any stage).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 # No progress bars of transformers ("Loading weights"), datasets or the Hub client: they would tear the live display
 # and fill CI logs. Set before any of them is imported (they read these once).
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -22,7 +25,7 @@ from knowrl import resources
 from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.stages import select_stages
-from knowrl_cli import stack
+from knowrl_cli import reaper, stack
 from knowrl_cli.progress import run_display
 from knowrl_cli.summary import cached_run_refs, print_run_summary, print_status
 
@@ -35,6 +38,8 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 # Wide tables when the output is a file or a CI log; the terminal's width otherwise.
 console = Console(width=None if sys.stdout.isatty() else 160)
+# Errors go to stderr, each on one line whatever its length (soft wrap: a log or a terminal wraps it, rich does not).
+err_console = Console(stderr=True, soft_wrap=True)
 _options = {"debug": False}
 
 
@@ -46,10 +51,10 @@ def _global(debug: bool = typer.Option(False, "--debug", help="show the tracebac
 def _fail(exc: BaseException) -> None:
     """One line: what was wrong and the fix (the exception's message); the traceback only with --debug."""
     if _options["debug"]:
-        console.print_exception()
+        err_console.print_exception()
     config_like = isinstance(exc, ValueError)  # a bad recipe, option or input: exit 2, like a usage error
     message = (disk_full_message(exc) if isinstance(exc, OSError) else None) or str(exc)
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(2 if config_like else 1) from None
 
 
@@ -75,6 +80,7 @@ def _run(
         return
     from flows.knowrl_flow import knowrl
 
+    reaper.watch()  # Prefect's temporary server (and any other child) must not outlive a kill -9 of this command
     try:
         # The live display needs a terminal; in a pipe or a CI log the stages' log lines tell the progress.
         with run_display(console, live=console.is_terminal if live is None else live, debug=_options["debug"]):

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from knowrl import STAGES
+from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.runtime import ProgressEvent, listen_progress
 
 # Our loggers: their INFO lines are the run's log. Any other library logs only warnings and errors, as Python's
@@ -39,6 +40,30 @@ class _OwnOrWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.WARNING or record.name.split(".", 1)[0] in OWN_LOGGERS
+
+
+def reported_in_one_line(exc: BaseException) -> bool:
+    """Whether `knowrl` reports this error as one line when the run ends (knowrl_cli.main): the pipeline's own
+    errors, the storage layer's, and a full disk. Anything else keeps its traceback: that is the useful report."""
+    from storage import StorageConfigError, WarehouseError
+
+    if isinstance(exc, KnowrlError | WarehouseError | StorageConfigError):
+        return True
+    return isinstance(exc, OSError) and disk_full_message(exc) is not None
+
+
+class _NoTracebackOfReportedErrors(logging.Filter):
+    """Drops the traceback from log lines about an error the CLI reports in one line anyway: Prefect logs a failed
+    flow run's exception with its traceback (60-90 lines of engine frames before our message); `--debug` keeps it.
+    The log line itself stays (it names the flow run), and Prefect's API handler, which runs first, still sends
+    the traceback to the server for the UI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and reported_in_one_line(exc):
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def _console_handlers() -> list[logging.Handler]:
@@ -122,11 +147,13 @@ def run_display(console: Console, *, live: bool, debug: bool) -> Iterator[StageD
                 warnings.filterwarnings("ignore", category=category, module=r"^(?!knowrl|storage|tasks|flows)")
         handlers = _console_handlers()
         own_filter = _OwnOrWarning()
+        no_traceback = _NoTracebackOfReportedErrors()
         knowrl_logger = logging.getLogger("knowrl")
         knowrl_level = knowrl_logger.level
         if not debug:
             for handler in handlers:
                 handler.addFilter(own_filter)
+                handler.addFilter(no_traceback)
         if knowrl_level == logging.NOTSET or knowrl_level > logging.INFO:
             knowrl_logger.setLevel(logging.INFO)  # storage waits, thread sizing: part of the run's log
         try:
@@ -151,4 +178,5 @@ def run_display(console: Console, *, live: bool, debug: bool) -> Iterator[StageD
         finally:
             for handler in handlers:
                 handler.removeFilter(own_filter)
+                handler.removeFilter(no_traceback)
             knowrl_logger.setLevel(knowrl_level)

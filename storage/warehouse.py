@@ -13,6 +13,7 @@ does nothing. So a second writer of the same content-addressed key succeeds as a
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import random
@@ -34,6 +35,7 @@ log = logging.getLogger("knowrl.storage")
 T = TypeVar("T")
 
 _LOCKED = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
+_DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
 _HOLDER = re.compile(r"\(PID (\d+)\)")
 _BACKOFF_FIRST_S = 0.05
 _BACKOFF_MAX_S = 5.0
@@ -104,6 +106,19 @@ def insert_new(
     )
 
 
+def disk_full_error(exc: BaseException, path: Path | str) -> OSError | None:
+    """A DuckDB error that reports a full disk, as `OSError(ENOSPC)` naming `path`; None for any other error.
+
+    DuckDB reports a full disk as an IOException, or as a TransactionException when the WAL write of a COMMIT fails
+    ("Failed to commit: Could not write file ...: No space left on device"): not an OSError, so a task would retry
+    it as if it were a busy file, and the user would get DuckDB's traceback instead of the path to free space on.
+    """
+    if not isinstance(exc, duckdb.Error) or not _DISK_FULL.search(str(exc)):
+        return None
+    said = " ".join(str(exc).split())[:300]
+    return OSError(errno.ENOSPC, f"No space left on device (DuckDB: {said})", str(path))
+
+
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     try:
         con.execute("ROLLBACK")
@@ -143,6 +158,11 @@ class Warehouse:
             if not read_only and not self._migrated:
                 self._migrate_with_retry(con)
             yield con
+        except duckdb.Error as exc:
+            full = disk_full_error(exc, self.describe())
+            if full is None:
+                raise
+            raise full from exc
         finally:
             self._release(con)
 
@@ -198,6 +218,9 @@ class Warehouse:
             try:
                 return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
+                full = disk_full_error(exc, self.path)
+                if full is not None:
+                    raise full from exc
                 message = str(exc)
                 if "newer version of duckdb" in message.lower():
                     raise WarehouseVersionError(

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from knowrl import resources
-from knowrl.errors import InputError, hub_failure_is_transient
+from knowrl.errors import InputError, disk_full_as_oserror, hub_failure_is_transient
 from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
@@ -63,7 +63,8 @@ def _build_builtin(models_dir: Path) -> Path:
         return target
     tmp = models_dir / f".tmp-tiny-qwen2-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    build_tiny_model(tmp, texts, pretrain)
+    with disk_full_as_oserror(models_dir):  # safetensors reports a full disk as its own error
+        build_tiny_model(tmp, texts, pretrain)
     try:
         os.rename(tmp, target)
     except OSError:

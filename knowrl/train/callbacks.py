@@ -13,7 +13,7 @@ from storage.training_logs import TrainingLogs
 class WarehouseLogCallback(TrainerCallback):
     """Every numeric value the trainer logs, per step, into `train_logs` (queryable with SQL).
 
-    Rows are buffered and written every `flush_every` logs, at each checkpoint and at the end: one DuckDB
+    Rows are buffered and written every `flush_every` logs, before each checkpoint and at the end: one DuckDB
     transaction per batch instead of one per step keeps logging off the training loop's critical path.
     """
 
@@ -47,8 +47,11 @@ class WarehouseLogCallback(TrainerCallback):
         }
         if numeric:
             self._pending.append((state.global_step, numeric))
-            if len(self._pending) >= self.flush_every:
-                self.flush()
+        # The Trainer logs a step before it saves that step's checkpoint, and MarkCompleteCallback marks the checkpoint
+        # resumable in on_save, before this callback's on_save runs. Rows still pending then are lost to a crash in
+        # between, and a run resumed from that checkpoint never logs those steps again: flush before the save.
+        if len(self._pending) >= self.flush_every or (self._pending and control.should_save):
+            self.flush()
         return control
 
 

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless workers: no display
 import matplotlib.pyplot as plt
 
+from knowrl.errors import disk_full_as_oserror
 from knowrl.runtime import StageContext
 from knowrl.train.runs import final_adapter_dir
 from storage import Artifact
@@ -43,7 +44,11 @@ def save_model_artifact(
         if curves:
             plot_curves(curves, directory / "curves.png", title=stage)
 
-    return ctx.artifacts.write(stage, build, config=config, inputs=inputs, code_version=code_version, metrics=metrics)
+    # The merged model is written by safetensors, which reports a full disk as its own error.
+    with disk_full_as_oserror(ctx.artifacts.root):
+        return ctx.artifacts.write(
+            stage, build, config=config, inputs=inputs, code_version=code_version, metrics=metrics
+        )
 
 
 def merged_model(trainer: Any, adapter_dir: Path) -> Any:

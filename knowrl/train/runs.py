@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from knowrl.errors import disk_full_as_oserror
 from knowrl.runtime import StageContext
 from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
 from knowrl.train.settings import is_main_rank
@@ -69,11 +70,13 @@ def run_trainer(trainer: Any, resume: Path | None, log_cb: Any) -> tuple[Any, fl
 
     trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    seconds = time.perf_counter() - started
-    # Every rank takes part: under DeepSpeed ZeRO-3 the weights are sharded and save_model gathers them first
-    # (a plain save_pretrained on rank 0 would write a broken model). Rank 0 builds the artifact from this folder.
-    trainer.save_model(str(final_adapter_dir(trainer)))
+    # Checkpoints are written by torch.save and safetensors, which report a full disk as their own errors.
+    with disk_full_as_oserror(trainer.args.output_dir):
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        seconds = time.perf_counter() - started
+        # Every rank takes part: under DeepSpeed ZeRO-3 the weights are sharded and save_model gathers them first
+        # (a plain save_pretrained on rank 0 would write a broken model). Rank 0 builds the artifact from this folder.
+        trainer.save_model(str(final_adapter_dir(trainer)))
     log_cb.flush()
     return result, seconds
 
