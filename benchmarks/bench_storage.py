@@ -1,6 +1,6 @@
 """Storage benchmark: S3 transfer throughput, and what the remote profile costs a demo run's stages.
 
-Both parts run against servers this script starts on loopback and stops by PID (tests/support/storage_services.py):
+All parts run against servers this script starts on loopback and stops by PID (knowrl_cli/local_services.py):
 moto's S3 API and a PostgreSQL server from the pgserver wheel. Loopback moto is a stand-in for a real object store:
 the figures measure our client path (s3fs multipart settings, hashing, the commit protocol), not a network.
 
@@ -8,18 +8,24 @@ the figures measure our client path (s3fs multipart settings, hashing, the commi
    the upload of the committed artifact (files, then manifest; `ArtifactStore._upload`, i.e. s3fs multipart with
    KNOWRL_S3_PART_MB / KNOWRL_S3_CONCURRENCY); `write_mb_s` the whole `commit_directory` (hashing + local commit +
    upload); `download_mb_s` is `open()` on another machine's empty cache: download into a temporary directory,
-   SHA-256 of every byte against the manifest, rename into the cache.
+   SHA-256 of every byte against the manifest, rename into the cache. `server_ceiling_*` moves the same file with
+   boto3's own managed transfer (no hashing, no commit protocol): the loopback server's own limit on this machine.
 
-2. Stage overhead: the pipeline's stages need the other engineer's wiring, so this does not run them. It replays
-   the storage operations a demo run performs, with the demo's sizes (counted from a demo run's KNOWRL_HOME:
-   artifacts of 15-30 files, 20 KB to 6.5 MB; 65 + 53 data rows; 15 pages and 46 passages; ~1.9k training-log
-   rows; 255 evaluation items), stage by stage, each stage as a fresh worker (new store objects, new attach; in the
-   remote profile an empty cache, so inputs are downloaded as on a machine that did not produce them). The same
-   replay runs under the local profile (one DuckDB file, one artifact directory) and the remote one (S3 +
-   DuckLake), in this run, and `remote_over_local` is the ratio of their total times (per stage in `stages`).
-   It is the storage overhead only: a real stage adds its compute (seconds to hours) to both sides.
+2. The demo under both profiles (`demo_remote_over_local`, the issue's target of <= 1.3x end to end): `knowrl demo`
+   run for real, once with the local profile (one DuckDB file, one artifact folder) and once with the remote one
+   (S3 + DuckLake, a fresh bucket and database), each in a fresh process on a fresh KNOWRL_HOME, in this run. Per
+   stage: the time between consecutive `stage_runs.finished_at` (the data stage's includes the flow's start).
+   `--demo-set` passes overrides (e.g. `--demo-set grpo.max_steps=8` for a quicker run); `--no-demo` skips it.
 
-Usage: `python benchmarks/bench_storage.py [--size-mb 500] [--repeats 1]`. The last printed line is one JSON object.
+3. Storage operations only (`replay_remote_over_local`): the storage operations a demo run performs, with the
+   demo's sizes (counted from a demo run's KNOWRL_HOME: artifacts of 15-30 files, 20 KB to 6.5 MB; 65 + 53 data
+   rows; 15 pages and 46 passages; ~1.9k training-log rows; 255 evaluation items), stage by stage, each stage as a
+   fresh worker (new store objects, new attach; in the remote profile an empty cache, so inputs are downloaded as on
+   a machine that did not produce them), under both profiles. It isolates what the profile costs: a real stage adds
+   its compute (seconds to hours) to both sides, which part 2 includes.
+
+Usage: `python benchmarks/bench_storage.py [--size-mb 500] [--repeats 1] [--no-demo] [--demo-set k=v ...]`.
+The last printed line is one JSON object.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import dataclasses
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -94,6 +101,29 @@ def throughput(profile: StorageProfile, work: Path, size_mb: int) -> dict[str, f
         "upload_mb_s": round(size_mb / upload_s, 1),
         "write_mb_s": round(size_mb / (commit_s + upload_s), 1),
         "download_mb_s": round(size_mb / download_s, 1),
+    }
+
+
+def server_ceiling(s3: Any, work: Path, size_mb: int) -> dict[str, float]:
+    """The same file through boto3's own managed transfer (multipart, 10 threads), no hashing, no commit protocol:
+    what the loopback server itself allows on this machine, so our figures can be read against it."""
+    from boto3.s3.transfer import TransferConfig
+
+    source = work / "ceiling.bin"
+    with source.open("wb") as handle:
+        for _ in range(size_mb):
+            handle.write(os.urandom(MB))
+    client, bucket = s3.client(), s3.create_bucket()
+    config = TransferConfig(multipart_chunksize=32 * MB, max_concurrency=8)
+    started = time.perf_counter()
+    client.upload_file(str(source), bucket, "ceiling.bin", Config=config)
+    upload_s = time.perf_counter() - started
+    started = time.perf_counter()
+    client.download_file(bucket, "ceiling.bin", str(work / "ceiling-back.bin"), Config=config)
+    download_s = time.perf_counter() - started
+    return {
+        "server_ceiling_upload_mb_s": round(size_mb / upload_s, 1),
+        "server_ceiling_download_mb_s": round(size_mb / download_s, 1),
     }
 
 
@@ -241,10 +271,67 @@ def stage_overhead(local: StorageProfile, remote: StorageProfile, work: Path, re
     }
 
 
+PROFILE_VARIABLES = ("KNOWRL_ARTIFACTS_URL", "KNOWRL_WAREHOUSE_URL", "KNOWRL_LAKE_DATA_URL")
+STAGE_ORDER = ("data", "knowledge", "sft", "grpo", "evaluate", "publish")
+FINISHED = """
+import json, sys
+from storage import Paths, open_warehouse
+rows = open_warehouse(Paths(sys.argv[1]), read_only=True).query(
+    "SELECT stage, epoch(max(finished_at)) AS t FROM stage_runs GROUP BY stage")
+print(json.dumps({r["stage"]: r["t"] for r in rows}))
+"""
+
+
+def demo_overhead(s3: Any, postgres: Any, work: Path, overrides: list[str]) -> dict[str, Any]:
+    """`knowrl demo` for real under the local and the remote profile, one after the other, on fresh homes."""
+    runs: dict[str, dict[str, float]] = {}
+    for name in ("local", "remote"):
+        env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
+        env.update(KNOWRL_HOME=str(work / f"demo-{name}"), PREFECT_HOME=str(work / f"prefect-{name}"))
+        if name == "remote":
+            env.update(
+                KNOWRL_ARTIFACTS_URL=f"s3://{s3.create_bucket()}/knowrl",
+                KNOWRL_WAREHOUSE_URL=postgres.warehouse_url(postgres.create_database()),
+            )
+        sets = [item for override in overrides for item in ("--set", override)]
+        started = time.time()
+        done = subprocess.run(
+            [sys.executable, "-m", "knowrl_cli", "demo", "--no-live", *sets], env=env, capture_output=True, text=True
+        )
+        total = time.time() - started
+        if done.returncode != 0:
+            raise SystemExit(f"the {name} demo failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        out = subprocess.run(
+            [sys.executable, "-c", FINISHED, env["KNOWRL_HOME"]], env=env, capture_output=True, text=True, check=True
+        )
+        finished = json.loads(out.stdout.strip().splitlines()[-1])
+        previous, stages = started, {}
+        for stage in STAGE_ORDER:
+            stages[stage] = finished[stage] - previous
+            previous = finished[stage]
+        runs[name] = {"total": total, **stages}
+        print(f"demo, {name} profile: {total:.1f} s", flush=True)
+    return {
+        "demo_local_s": round(runs["local"]["total"], 1),
+        "demo_remote_s": round(runs["remote"]["total"], 1),
+        "demo_remote_over_local": round(runs["remote"]["total"] / runs["local"]["total"], 2),
+        "demo_stages": {
+            stage: {
+                "local_s": round(runs["local"][stage], 1),
+                "remote_s": round(runs["remote"][stage], 1),
+                "ratio": round(runs["remote"][stage] / max(runs["local"][stage], 1e-3), 2),
+            }
+            for stage in STAGE_ORDER
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=500, help="size of the throughput artifact's file")
     parser.add_argument("--repeats", type=int, default=1, help="replays of the demo per profile (best time kept)")
+    parser.add_argument("--no-demo", action="store_true", help="skip the real demo under both profiles")
+    parser.add_argument("--demo-set", action="append", default=[], help="a recipe override for the demo runs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     try:
@@ -284,6 +371,23 @@ def main() -> None:
                 f"download+verify {one['download_mb_s']} MB/s",
                 flush=True,
             )
+            demo = {} if args.no_demo else demo_overhead(s3, postgres, work, args.demo_set)
+            for stage, row in demo.get("demo_stages", {}).items():
+                print(f"  {stage:<10} local {row['local_s']:7.1f} s  remote {row['remote_s']:7.1f} s  x{row['ratio']}")
+            if demo:
+                print(
+                    f"demo end to end: local {demo['demo_local_s']} s, remote {demo['demo_remote_s']} s "
+                    f"(remote/local {demo['demo_remote_over_local']}, target <= 1.3)",
+                    flush=True,
+                )
+            (work / "ceiling").mkdir()
+            moved.update(server_ceiling(s3, work / "ceiling", args.size_mb))
+            shutil.rmtree(work / "ceiling")
+            print(
+                f"  boto3's own transfer, same file and part size (the server's ceiling here): upload "
+                f"{moved['server_ceiling_upload_mb_s']} MB/s, download {moved['server_ceiling_download_mb_s']} MB/s",
+                flush=True,
+            )
             overhead = stage_overhead(local, remote, work / "demo", args.repeats)
             for stage, row in overhead["stages"].items():
                 print(
@@ -296,7 +400,8 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({**moved, **overhead}))
+    replay = {f"replay_{k}" if not k.startswith("replay") else k: v for k, v in overhead.items()}
+    print(json.dumps({**moved, **demo, **replay}))
 
 
 if __name__ == "__main__":

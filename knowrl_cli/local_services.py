@@ -209,8 +209,8 @@ class PostgresServer:
             raise RuntimeError(f"initdb of {self.data} failed: {result.stderr.strip()[-2000:]}")
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                [str(self.bin / "postgres"), "-D", str(self.data), "-h", HOST, "-p", str(self.port),
-                 "-k", str(self.data)],
+                # TCP only (`-k ""`: no Unix socket): a socket path under a deep test folder exceeds 107 bytes.
+                [str(self.bin / "postgres"), "-D", str(self.data), "-h", HOST, "-p", str(self.port), "-k", ""],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 user=system_user,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,16 @@ def _stage_runs(env: dict[str, str], home: Path) -> dict[str, int]:
     return _query(env, home, code)  # type: ignore[return-value]
 
 
+def _worker_logs(env: dict[str, str]) -> str:
+    """The end of both workers' logs, for a failure message (the stack's folder is removed after the test)."""
+    tails = []
+    for name in ("worker-cpu", "worker-gpu"):
+        log = _stack_dir(env) / f"{name}.log"
+        lines = (log.read_text(errors="replace") if log.exists() else "").splitlines()
+        tails.append(f"\n--- {name} (last lines) ---\n" + "\n".join(line[:300] for line in lines[-25:]))
+    return "".join(tails)
+
+
 def _deployment_run(env: dict[str, str], params: dict, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "prefect", "deployment", "run", "knowrl/full", "--params", json.dumps(params)]
     return subprocess.run(
@@ -81,18 +94,28 @@ def _deployment_run(env: dict[str, str], params: dict, *extra: str) -> subproces
 
 
 @pytest.fixture
-def distributed_stack(tmp_path: Path):
+def stack_home() -> Iterator[Path]:
+    """The stack's home, outside pytest's temporary root: that root is mode 0700 and pytest resets it whenever a
+    session starts, while PostgreSQL (as root we run it as an unprivileged user) must traverse to its data folder."""
+    home = Path(tempfile.mkdtemp(prefix="knowrl-stack-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def distributed_stack(stack_home: Path, tmp_path: Path):
     pytest.importorskip("moto", reason="needs the stack extra (pip install -e '.[stack]')")
     pytest.importorskip("pgserver", reason="needs the stack extra (pip install -e '.[stack]')")
     pytest.importorskip("duckdb_extension_ducklake", reason="needs the remote extra (pip install -e '.[remote]')")
     port = free_port()
     env = {
         **os.environ,
-        "KNOWRL_HOME": str(tmp_path / "launcher"),  # the stack's own state and logs; workers get their own homes
+        "KNOWRL_HOME": str(stack_home),  # the stack's own state and logs; workers get their own homes under it
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "KNOWRL_INJECT_FAILURE": "grpo@checkpoint",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "KNOWRL_REPO": str(REPO_ROOT),
+        "PREFECT_WORKER_QUERY_SECONDS": "2",  # workers poll every 2 s (default 10): each stage is a flow run here
     }
     for name in ("PREFECT_API_URL", "KNOWRL_ARTIFACTS_URL", "KNOWRL_WAREHOUSE_URL", "KNOWRL_REMOTE_STAGES"):
         env.pop(name, None)
@@ -120,7 +143,7 @@ def test_rerun_on_a_fresh_gpu_worker_resumes_from_the_object_store(distributed_s
     assert (workers / "cpu").is_dir() and (workers / "gpu").is_dir()
 
     failed = _deployment_run(env, {"overrides": SMALL})
-    assert failed.returncode != 0 and "Failed" in failed.stdout, failed.stdout[-3000:]
+    assert failed.returncode != 0 and "Failed" in failed.stdout, failed.stdout[-1500:] + _worker_logs(env)
     probe = tmp_path / "probe-home"
     assert _stage_runs(env, probe) == {"data": 1, "knowledge": 1, "sft": 1}
     gpu_log = (_stack_dir(env) / "worker-gpu.log").read_text()
@@ -136,13 +159,19 @@ def test_rerun_on_a_fresh_gpu_worker_resumes_from_the_object_store(distributed_s
     assert not list((old_gpu_home / "runs").glob("grpo-*"))
 
     rerun = _deployment_run(env, {"overrides": SMALL}, "-p", "from_stage=grpo")
-    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert rerun.returncode == 0, rerun.stdout[-1500:] + _worker_logs(env)
     # data, knowledge and sft were not run again; grpo onwards ran once each.
     runs = _stage_runs(env, probe)
     assert runs == {"data": 1, "knowledge": 1, "sft": 1, "grpo": 1, "evaluate": 1, "publish": 1}
     grpo = _query(env, probe, "result = StageRuns(warehouse).latest('grpo')['ref']['metrics']")
     assert grpo["resumed_from"] == "checkpoint-1" and grpo["steps"] == 2  # type: ignore[index]
     assert "from the checkpoint mirror" in (_stack_dir(env) / "worker-gpu.log").read_text()
+
+    # Once more, unchanged: every stage is a cache hit, also sft/grpo/evaluate on the fresh gpu worker, whose own
+    # home never held their results (Prefect's cache records are in the bucket).
+    again = _deployment_run(env, {"overrides": SMALL})
+    assert again.returncode == 0, again.stdout[-1500:] + _worker_logs(env)
+    assert _stage_runs(env, probe) == runs
 
     # The publish bundle (dry run) is an artifact in the object store, its manifest written last.
     import boto3
