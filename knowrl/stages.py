@@ -16,7 +16,6 @@ from typing import Any
 
 from knowrl import STAGES
 from knowrl.errors import ConfigError
-from storage import Paths
 
 # Packages whose source makes up each stage's behaviour. Shared modules (config, storage) are left
 # out on purpose: editing a docstring there should not retrain a 7B model.
@@ -81,7 +80,7 @@ def cache_key(stage: str, config: dict[str, Any], upstream: dict[str, dict[str, 
     return f"knowrl-{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:24]}"
 
 
-def key_inputs(stage: str, config: dict[str, Any], paths: Paths) -> str:
+def key_inputs(stage: str, config: dict[str, Any]) -> str:
     """What a stage's cache key holds beyond its config, its upstream results and its code: the data sources as
     they are now (file hashes or the Hub commit: a new revision is new data), and whether publish's token is set
     (never the token: setting it later must re-run a publish that could not push). Empty for the other stages."""
@@ -89,7 +88,7 @@ def key_inputs(stage: str, config: dict[str, Any], paths: Paths) -> str:
         from knowrl.config.stages import DataConfig
         from knowrl.data.stage import probe_sources
 
-        return probe_sources(DataConfig.model_validate(config), paths)
+        return probe_sources(DataConfig.model_validate(config))
     if stage == "publish":
         return "token-set" if os.environ.get(config.get("token_env") or "HF_TOKEN") else "token-unset"
     return ""

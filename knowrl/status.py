@@ -17,7 +17,6 @@ from knowrl.config.recipe import Recipe
 from knowrl.errors import KnowrlError
 from knowrl.plan import RunPlan
 from knowrl.stages import UPSTREAM, cache_key, key_inputs
-from storage import Paths
 from storage.stage_runs import StageRuns
 
 
@@ -42,7 +41,7 @@ def _why_not(stage: str, recipe: Recipe, last: dict[str, Any], missing: list[str
     return "inputs or code changed"
 
 
-def stage_statuses(recipe: Recipe, runs: StageRuns, paths: Paths) -> list[StageStatus]:
+def stage_statuses(recipe: Recipe, runs: StageRuns) -> list[StageStatus]:
     """Each stage in order: its last run, and the run a run of `recipe` would reuse (the same full cache key)."""
     reused: dict[str, dict[str, Any]] = {}
     statuses = []
@@ -59,7 +58,7 @@ def stage_statuses(recipe: Recipe, runs: StageRuns, paths: Paths) -> list[StageS
             statuses.append(StageStatus(stage, last, None, _why_not(stage, recipe, last, missing)))
             continue
         try:
-            extra = key_inputs(stage, config, paths)
+            extra = key_inputs(stage, config)
         except KnowrlError as exc:  # e.g. a Hub source that cannot be reached now
             statuses.append(StageStatus(stage, last, None, f"unknown: {exc}"))
             continue
@@ -73,9 +72,7 @@ def stage_statuses(recipe: Recipe, runs: StageRuns, paths: Paths) -> list[StageS
     return statuses
 
 
-def cached_run(
-    plan: RunPlan, runs: StageRuns, paths: Paths, has_result: Callable[[str], bool]
-) -> dict[str, dict[str, Any]] | None:
+def cached_run(plan: RunPlan, runs: StageRuns, has_result: Callable[[str], bool]) -> dict[str, dict[str, Any]] | None:
     """What a run of `plan` returns when every stage it would run is a cache hit, walking the stages as the flow
     does (flows/knowrl_flow.py: unselected stages' last results, the stop when the data is unchanged); None as
     soon as one stage would compute, or when the plan needs the orchestrator (a stage to refresh or to run on its
@@ -94,7 +91,7 @@ def cached_run(
         if runs.latest(stage, plan.recipe.config_hash(stage)) is None:
             return None  # never run with this config: no need to probe its inputs (hash files, ask the Hub)
         config = plan.config(stage)
-        key = cache_key(stage, config, plan.upstream(stage, refs), key_inputs(stage, config, paths))
+        key = cache_key(stage, config, plan.upstream(stage, refs), key_inputs(stage, config))
         run = runs.latest(stage, cache_key=key)
         if run is None or not has_result(key):
             return None

@@ -70,7 +70,7 @@ def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> N
     paths = Paths.from_env()
     warehouse = open_warehouse(paths, read_only=True)
     try:
-        statuses = stage_statuses(recipe, StageRuns(warehouse), paths)
+        statuses = stage_statuses(recipe, StageRuns(warehouse))
     except (WarehouseNotFoundError, duckdb.CatalogException):  # no warehouse, or one no stage ever wrote to
         statuses = []
     if not any(s.last for s in statuses):
@@ -121,6 +121,6 @@ def cached_run_refs(
     plan = RunPlan.create(str(recipe_path), stages, from_stage, overrides)
     try:
         runs = StageRuns(open_warehouse(paths, read_only=True))
-        return cached_run(plan, runs, paths, lambda key: (Path(results) / key).is_file())
+        return cached_run(plan, runs, lambda key: (Path(results) / key).is_file())
     except (WarehouseNotFoundError, duckdb.CatalogException, KnowrlError):
         return None  # no runs yet, or a source to probe that the run reports properly

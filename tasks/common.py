@@ -5,21 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from prefect import get_run_logger
+from prefect import Task, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
 from prefect.tasks import exponential_backoff
+from prefect.transactions import get_transaction
 
 from knowrl.config.recipe import hash_config
 from knowrl.errors import is_transient
 from knowrl.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
-from knowrl.stages import cache_key
+from knowrl.stages import cache_key, key_inputs
 from storage import Paths, prefect_result_location
 from storage.stage_runs import StageRuns
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=5)
+R = TypeVar("R")
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -46,13 +48,32 @@ def result_storage() -> Any:
     return block
 
 
-def key_fn(stage: str, extra: Callable[[dict[str, Any]], str] | None = None) -> Callable[..., str]:
+def key_fn(stage: str) -> Callable[..., str]:
+    """The stage's cache key (knowrl.stages.cache_key): config, upstream fingerprints, code version and the stage's
+    outside inputs (data sources as they are now, publish's token presence), computed once per task run: `finish`
+    reads it back from the run's transaction instead of probing the sources again."""
+
     def compute(context: TaskRunContext, params: dict[str, Any]) -> str:
         # The task run starts here: Prefect looks the key up, then runs the body (make_context) or reuses a result.
         notify_progress(ProgressEvent(stage, f"{stage}: checking the cache", None, "checking"))
-        return cache_key(stage, params["config"], params["upstream"], extra(params["config"]) if extra else "")
+        config = params["config"]
+        return cache_key(stage, config, params["upstream"], key_inputs(stage, config))
 
     return compute
+
+
+def stage_task(stage: str, *, retries: int, gpu: bool = False) -> Callable[[Callable[..., R]], Task[..., R]]:
+    """The Prefect task of a stage: cached by `key_fn(stage)`, its result persisted where every worker reads it,
+    retried with backoff on transient failures only; `gpu` tags it for the `gpu` concurrency limit."""
+    return task(
+        name=stage,
+        cache_key_fn=key_fn(stage),
+        persist_result=True,
+        retries=retries,
+        retry_delay_seconds=RETRY_DELAYS,
+        retry_condition_fn=retry_on_io,
+        tags=["gpu"] if gpu else None,
+    )
 
 
 def make_context(stage: str) -> StageContext:
@@ -81,10 +102,12 @@ def finish(
     upstream: dict[str, Any],
     ref: dict[str, Any],
     summary_md: str,
-    extra: str = "",
 ) -> dict[str, Any]:
-    """Record the completed run in the warehouse and publish the stage's summary as a Prefect artifact."""
-    key = cache_key(stage, config, upstream, extra)
+    """Record the completed run under the task run's cache key and publish the stage's summary as an artifact."""
+    transaction = get_transaction()
+    key = transaction.key if transaction is not None and transaction.key else None
+    if key is None:  # called outside a cached task run (tests): compute it as key_fn would
+        key = cache_key(stage, config, upstream, key_inputs(stage, config))
     StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref)
     create_markdown_artifact(markdown=summary_md, key=f"knowrl-{stage}", description=f"{stage} stage summary")
     notify_progress(ProgressEvent(stage, f"{stage}: done", 1.0, "completed"))

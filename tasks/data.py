@@ -4,27 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
-
 from knowrl.config.stages import DataConfig
 from knowrl.data.stage import run_data_stage
-from knowrl.stages import key_inputs
-from storage import Paths
-from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, retry_on_io
+from tasks.common import finish, make_context, md_table, stage_task
 
 
-def _source_fingerprint(config: dict[str, Any]) -> str:
-    return key_inputs("data", config, Paths.from_env())
-
-
-@task(
-    name="data",
-    cache_key_fn=key_fn("data", _source_fingerprint),
-    persist_result=True,
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_on_io,
-)
+@stage_task("data", retries=3)
 def data_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
     ctx = make_context("data")
     ref = run_data_stage(DataConfig.model_validate(config), ctx)
@@ -44,4 +29,4 @@ def data_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, An
         for r, c in ((ref[n] or {}).get("quarantine_reasons") or {}).items()
     ]
     summary = f"# Data\n\n{md_table(rows)}\n\n## Quarantine reasons\n\n{md_table(reasons)}\n"
-    return finish("data", ctx, config, upstream, ref, summary, _source_fingerprint(config))
+    return finish("data", ctx, config, upstream, ref, summary)

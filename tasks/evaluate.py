@@ -5,22 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-
 from knowrl.config.stages import EvaluateConfig
-from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, retry_on_io
+from tasks.common import finish, make_context, stage_task
 from tasks.training import maybe_inject_failure
 
 
-@task(
-    name="evaluate",
-    cache_key_fn=key_fn("evaluate"),
-    persist_result=True,
-    retries=2,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_on_io,
-    tags=["gpu"],
-)
+@stage_task("evaluate", retries=2, gpu=True)
 def evaluate_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
     # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
     from knowrl.evaluate.stage import run_evaluate_stage

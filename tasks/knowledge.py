@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from knowrl.config.stages import KnowledgeConfig
-from tasks.common import RETRY_DELAYS, finish, key_fn, make_context, md_table, retry_on_io
+from tasks.common import finish, make_context, md_table, stage_task
 
 
-@task(
-    name="knowledge",
-    cache_key_fn=key_fn("knowledge"),
-    persist_result=True,
-    retries=3,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_condition_fn=retry_on_io,
-)
+@stage_task("knowledge", retries=3)
 def knowledge_stage(config: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
     # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
     from knowrl.knowledge.stage import run_knowledge_stage

@@ -33,6 +33,15 @@ def ctx(home: Path):
 
 
 @pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect server (SQLite) for the whole session; results stay under each test's KNOWRL_HOME."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's builtin tiny model, built (tokenizer + short pretraining) once for the whole session."""
     from knowrl.models import resolve_model

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from knowrl.errors import InputError
+from knowrl.errors import InputError, hub_failure_is_transient
 
 SUPPORTED_SUFFIXES = (".json", ".jsonl", ".parquet")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -98,10 +98,7 @@ def resolve_source(
     if local.exists():
         files = _local_files(local, file)
         return ResolvedSource(str(local.resolve()), files, revision, _hash_files(files))
-    if not is_hub_id(source):
-        raise SourceError(
-            f"data source {source!r} is neither an existing local path nor a Hub dataset id (owner/name)"
-        )
+    _require_hub_id(source)
     if not file:
         return _hub_split(source, split, revision, cache_dir, token)
     from huggingface_hub import hf_hub_download
@@ -126,6 +123,35 @@ def resolve_source(
     commit = downloaded.parent.name if downloaded.parent.parent.name == "snapshots" else revision
     files = (downloaded,)
     return ResolvedSource(source, files, commit, _hash_files(files))
+
+
+def _require_hub_id(source: str) -> None:
+    if not is_hub_id(source):
+        raise SourceError(
+            f"data source {source!r} is neither an existing local path nor a Hub dataset id (owner/name)"
+        )
+
+
+def source_version(
+    source: str, file: str | None, revision: str | None, split: str = "train", token: str | None = None
+) -> str:
+    """What a source holds now, cheaply, for a cache key (nothing is downloaded): a local path's file hashes; a Hub
+    dataset's commit sha at `revision` (one metadata call: a new commit is new data), with the file or split."""
+    local = Path(source).expanduser()
+    if local.exists():
+        return _hash_files(_local_files(local, file))
+    _require_hub_id(source)
+    from huggingface_hub import HfApi
+
+    try:
+        sha = HfApi().dataset_info(source, revision=revision, token=token).sha
+    except Exception as exc:  # the Hub client raises many types; say what was asked and how to fix it
+        raise SourceError(
+            f"could not read the commit of Hub dataset {source!r} at revision {revision or 'main'}: "
+            f"{type(exc).__name__}: {exc}. Check the id, revision and HF_TOKEN, or point the recipe at a local copy.",
+            transient=hub_failure_is_transient(exc),
+        ) from exc
+    return f"{source}@{sha}:{file or split}"
 
 
 def _hub_split(source: str, split: str, revision: str | None, cache_dir: Path, token: str | None) -> ResolvedSource:

@@ -12,10 +12,9 @@ from knowrl.config.recipe import hash_config
 from knowrl.config.stages import DataConfig, DataRules
 from knowrl.data.normalize import question_key
 from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
-from knowrl.data.sources import ResolvedSource, read_records, resolve_source
+from knowrl.data.sources import ResolvedSource, read_records, resolve_source, source_version
 from knowrl.errors import DataQualityError
 from knowrl.runtime import StageContext
-from storage import Paths
 from storage.datasets import DatasetTables, LoadRecord, dumps_raw
 
 
@@ -164,14 +163,10 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     return ref
 
 
-def probe_sources(cfg: DataConfig, paths: Paths) -> str:
-    """A cheap fingerprint of the sources as they are now (file hashes or the Hub commit) for cache keys."""
-    cache_dir = paths.root / "hf-cache"
-    parts = [resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, split=cfg.split).source_fingerprint]
+def probe_sources(cfg: DataConfig) -> str:
+    """A cheap fingerprint of the sources as they are now (file hashes, or the Hub commit: no download) for cache
+    keys; computed once per task run (the key function), not again when the stage records its run."""
+    parts = [source_version(cfg.rl_source, cfg.rl_file, cfg.revision, cfg.split)]
     if cfg.coldstart_source:
-        parts.append(
-            resolve_source(
-                cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, split=cfg.split
-            ).source_fingerprint
-        )
+        parts.append(source_version(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cfg.split))
     return ":".join(parts)

@@ -61,18 +61,44 @@ def run_distributed(
         return json.loads(out.read_text())
 
 
-def main(spec_path: str, out_path: str) -> None:
-    from knowrl.config.stages import GRPOStageConfig, SFTStageConfig
-    from knowrl.runtime import StageContext
+def _run_here(
+    stage: str, config: dict[str, Any], upstream: dict[str, Any], ctx: Any, code: str, callbacks: Any
+) -> Any:
+    """One process's part of a training stage (the whole stage without a launcher, one rank's share under one)."""
+    if stage == "sft":
+        from knowrl.config.stages import SFTStageConfig
+        from knowrl.train.sft import run_sft_stage
+
+        return run_sft_stage(SFTStageConfig.model_validate(config), upstream["data"], ctx, code, callbacks)
+    from knowrl.config.stages import GRPOStageConfig
     from knowrl.train.grpo import run_grpo_stage
-    from knowrl.train.sft import run_sft_stage
+
+    return run_grpo_stage(GRPOStageConfig.model_validate(config), upstream, ctx, code, callbacks)
+
+
+def run_training_stage(
+    stage: str,
+    config: dict[str, Any],
+    upstream: dict[str, Any],
+    ctx: Any,
+    deepspeed: str | None,
+    extra_callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Run SFT or GRPO: under `accelerate launch`, one process per GPU, with several GPUs and a ZeRO config; in
+    this process otherwise (CPU, one GPU). `extra_callbacks` (failure drills) apply in this process only."""
+    from knowrl.stages import code_version
+
+    processes = gpus_to_launch(deepspeed)
+    if processes:
+        return run_distributed(stage, config, upstream, code_version(stage), processes, deepspeed or "")
+    return _run_here(stage, config, upstream, ctx, code_version(stage), extra_callbacks)
+
+
+def main(spec_path: str, out_path: str) -> None:
+    from knowrl.runtime import StageContext
 
     spec = json.loads(Path(spec_path).read_text())
-    ctx = StageContext.from_env()
-    if spec["stage"] == "sft":
-        ref = run_sft_stage(SFTStageConfig.model_validate(spec["config"]), spec["upstream"]["data"], ctx, spec["code"])
-    else:
-        ref = run_grpo_stage(GRPOStageConfig.model_validate(spec["config"]), spec["upstream"], ctx, spec["code"])
+    ref = _run_here(spec["stage"], spec["config"], spec["upstream"], StageContext.from_env(), spec["code"], None)
     if int(os.environ.get("RANK", "0")) == 0:
         Path(out_path).write_text(json.dumps(ref))
 

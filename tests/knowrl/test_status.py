@@ -26,7 +26,7 @@ def _record(recipe: Recipe, stage: str, refs: dict[str, dict], paths: Paths, ver
     ref = {"stage": stage, "fingerprint": f"{stage}-v{version}"}
     if stage == "data":
         ref.update(rl={"fingerprint": f"rl-v{version}"}, coldstart={"fingerprint": "cs-v1"})
-    key = cache_key(stage, config, upstream, key_inputs(stage, config, paths))
+    key = cache_key(stage, config, upstream, key_inputs(stage, config))
     StageRuns(open_warehouse(paths)).record(stage, key, hash_config(config), ref)
     refs[stage] = ref
     return ref
@@ -41,7 +41,7 @@ def rl_file(tmp_path: Path) -> Path:
 
 def _states(recipe: Recipe, paths: Paths) -> dict[str, str]:
     runs = StageRuns(open_warehouse(paths, read_only=True))
-    return {s.stage: "cached" if s.cached else s.reason for s in stage_statuses(recipe, runs, paths)}
+    return {s.stage: "cached" if s.cached else s.reason for s in stage_statuses(recipe, runs)}
 
 
 def test_cached_only_when_the_full_key_matches(home: Path, rl_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -98,22 +98,18 @@ def test_a_run_whose_every_stage_is_a_cache_hit_is_known_without_the_orchestrato
         return "everything" in held or key in held
 
     plan = RunPlan.create("demo", ["data", "knowledge"], overrides=overrides)
-    assert cached_run(plan, runs, paths, has_result) == {"data": refs["data"], "knowledge": refs["knowledge"]}
+    assert cached_run(plan, runs, has_result) == {"data": refs["data"], "knowledge": refs["knowledge"]}
     only_knowledge = RunPlan.create("demo", ["knowledge"], overrides=overrides)  # data's last result is reused
-    assert cached_run(only_knowledge, runs, paths, has_result) == {
+    assert cached_run(only_knowledge, runs, has_result) == {
         "data": refs["data"],
         "knowledge": refs["knowledge"],
     }
     assert (
-        cached_run(RunPlan.create("demo", ["data", "knowledge", "sft"], overrides=overrides), runs, paths, has_result)
-        is None
+        cached_run(RunPlan.create("demo", ["data", "knowledge", "sft"], overrides=overrides), runs, has_result) is None
     )
-    assert (
-        cached_run(RunPlan.create("demo", ["data", "knowledge"], "knowledge", overrides), runs, paths, has_result)
-        is None
-    )
+    assert cached_run(RunPlan.create("demo", ["data", "knowledge"], "knowledge", overrides), runs, has_result) is None
     held.clear()  # Prefect's result records are gone: Prefect would run the stages again
-    assert cached_run(plan, runs, paths, has_result) is None
+    assert cached_run(plan, runs, has_result) is None
 
 
 def test_a_scheduled_run_on_unchanged_data_stops_after_the_data_stage(home: Path, rl_file: Path) -> None:
@@ -124,4 +120,4 @@ def test_a_scheduled_run_on_unchanged_data_stops_after_the_data_stage(home: Path
     grpo_ref = {"fingerprint": "g", "inputs": {"rl": data["rl"]["fingerprint"]}}
     StageRuns(open_warehouse(paths)).record("grpo", "some-key", "some-config", grpo_ref)
     runs = StageRuns(open_warehouse(paths, read_only=True))
-    assert cached_run(RunPlan.create("demo", overrides=overrides), runs, paths, lambda key: True) == {"data": data}
+    assert cached_run(RunPlan.create("demo", overrides=overrides), runs, lambda key: True) == {"data": data}

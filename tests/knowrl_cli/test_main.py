@@ -57,7 +57,7 @@ def test_status_reports_the_stages_a_run_would_reuse(home: Path) -> None:
     paths = Paths.from_env()
     counts = {"n_read": 3, "n_accepted": 3, "n_quarantined": 0, "is_new_version": True}
     ref = {"fingerprint": "f" * 16, "rl": {"fingerprint": "r", **counts}, "coldstart": {"fingerprint": "c", **counts}}
-    key = cache_key("data", config, {}, key_inputs("data", config, paths))
+    key = cache_key("data", config, {}, key_inputs("data", config))
     StageRuns(open_warehouse(paths)).record("data", key, hash_config(config), ref)
     gone = CliRunner().invoke(app, ["status", "--recipe", "demo"])
     assert "Prefect's cached result is gone" in gone.output and "yes (cached)" not in gone.output

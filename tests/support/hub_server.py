@@ -1,5 +1,6 @@
-"""A local HTTP server that speaks the Hub API calls the publish stage makes (HF_ENDPOINT points here):
-create repo, preupload, commit (NDJSON, regular files), create tag. It keeps what it received."""
+"""A local HTTP server that speaks the Hub API calls the pipeline makes (HF_ENDPOINT points here): create repo,
+preupload, commit (NDJSON, regular files), create tag (publish); a dataset's info at a revision (the data stage's
+cache key reads its commit sha). It keeps what it received."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class HubState:
     auth_headers: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     validated: list[Any] = field(default_factory=list)
+    dataset_shas: dict[str, str] = field(default_factory=dict)  # "owner/name@revision" -> commit sha
+    dataset_info_calls: list[str] = field(default_factory=list)
 
 
 class LocalHubServer:
@@ -104,6 +107,16 @@ class LocalHubServer:
                 self._json(404, {"error": f"not implemented in the local hub: {self.path}"})
 
             def do_GET(self) -> None:
+                parts = self.path.split("?")[0].split("/")  # /api/datasets/{owner}/{name}[/revision/{rev}]
+                if parts[1:3] == ["api", "datasets"] and len(parts) in (5, 7):
+                    repo_id, revision = "/".join(parts[3:5]), parts[6] if len(parts) == 7 else "main"
+                    hub.state.dataset_info_calls.append(f"{repo_id}@{revision}")
+                    sha = hub.state.dataset_shas.get(f"{repo_id}@{revision}")
+                    if sha is None:
+                        self._json(404, {"error": f"Revision Not Found for url: {self.path}"})
+                    else:
+                        self._json(200, {"id": repo_id, "sha": sha, "private": False, "siblings": []})
+                    return
                 hub.state.unexpected.append(f"GET {self.path}")
                 self._json(404, {"error": "not implemented in the local hub"})
 
