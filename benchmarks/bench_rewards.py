@@ -67,10 +67,10 @@ from knowrl.judges.prompts import (  # noqa: E402
 )
 from knowrl.knowledge.stage import open_store, run_knowledge_stage  # noqa: E402
 from knowrl.method.parsing import reasoning_text, reward_view  # noqa: E402
+from knowrl.pipeline.runtime import StageContext  # noqa: E402
 from knowrl.rewards import RewardScorer  # noqa: E402
 from knowrl.rewards.arithmetic import correctness_score, factuality_score  # noqa: E402
 from knowrl.rewards.scorer import Question  # noqa: E402
-from knowrl.runtime import StageContext  # noqa: E402
 from storage.llm_cache import LLMCache  # noqa: E402
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder  # noqa: E402
 from tests.support.tiny_nli import build_tiny_nli  # noqa: E402

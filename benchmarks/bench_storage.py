@@ -276,7 +276,7 @@ STAGE_ORDER = ("data", "knowledge", "sft", "grpo", "evaluate", "publish")
 FINISHED = """
 import json, sys
 from storage import Paths, open_warehouse
-rows = open_warehouse(Paths(sys.argv[1]), read_only=True).query(
+rows = open_warehouse(Paths.from_env(sys.argv[1]), read_only=True).query(
     "SELECT stage, epoch(max(finished_at)) AS t FROM stage_runs GROUP BY stage")
 print(json.dumps({r["stage"]: r["t"] for r in rows}))
 """

@@ -23,8 +23,8 @@ from knowrl.config.recipe import load_recipe  # noqa: E402
 from knowrl.data.stage import run_data_stage  # noqa: E402
 from knowrl.knowledge.stage import run_knowledge_stage  # noqa: E402
 from knowrl.models import resolve_model  # noqa: E402
+from knowrl.pipeline.runtime import StageContext  # noqa: E402
 from knowrl.rewards import build_reward_functions  # noqa: E402
-from knowrl.runtime import StageContext  # noqa: E402
 from knowrl.train.grpo import build_scorer, grpo_args, grpo_rows, run_grpo_stage  # noqa: E402
 
 STEPS = 20

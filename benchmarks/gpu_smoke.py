@@ -24,7 +24,7 @@ from knowrl.config.recipe import load_recipe  # noqa: E402
 from knowrl.data.stage import run_data_stage  # noqa: E402
 from knowrl.knowledge.stage import run_knowledge_stage  # noqa: E402
 from knowrl.models import resolve_model  # noqa: E402
-from knowrl.runtime import StageContext  # noqa: E402
+from knowrl.pipeline.runtime import StageContext  # noqa: E402
 from knowrl.train.grpo import run_grpo_stage  # noqa: E402
 from knowrl.train.sft import run_sft_stage  # noqa: E402
 from storage.training_logs import TrainingLogs  # noqa: E402

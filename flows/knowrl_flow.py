@@ -8,7 +8,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
-from knowrl.plan import RunPlan
+from knowrl.pipeline.plan import RunPlan
+from storage import Paths
 from tasks import STAGE_TASKS
 from tasks.common import result_storage
 
@@ -55,7 +56,7 @@ def knowrl(
     the GPU stages to the gpu pool without every run naming them."""
     if remote_stages is None:
         remote_stages = [s.strip() for s in os.environ.get("KNOWRL_REMOTE_STAGES", "").split(",") if s.strip()]
-    plan = RunPlan.create(recipe, stages, from_stage, overrides, remote_stages)
+    plan = RunPlan.create(recipe, stages, from_stage, overrides, remote_stages, paths=Paths.from_env())
     refs: dict[str, dict[str, Any]] = {}
     run_stage("data", plan, refs)
     if plan.should_stop_after_data(refs.get("data")):

@@ -13,7 +13,7 @@ from typing import Any
 
 from knowrl.errors import InputError
 from knowrl.models import resolve_model
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 
 
 class StageOutputError(InputError):

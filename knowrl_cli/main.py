@@ -24,7 +24,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 from knowrl import resources
 from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError, disk_full_message
-from knowrl.stages import select_stages
+from knowrl.pipeline.stages import select_stages
 from knowrl_cli import reaper, stack
 from knowrl_cli.progress import run_display
 from knowrl_cli.summary import cached_run_refs, print_run_summary, print_status

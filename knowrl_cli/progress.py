@@ -1,8 +1,8 @@
 """What `knowrl run` and `knowrl demo` show while they run: a live display with one row per stage (its state,
 its last message, its progress: every training step), and the Prefect log at INFO scrolling above it.
 
-The stages report through their StageContext progress callback (knowrl.runtime); this module listens in the same
-process. Third-party noise stays out of a normal run: library DEBUG/INFO lines (bm25s sets its own logger to
+The stages report through their StageContext progress callback (knowrl.pipeline.runtime); this module listens in
+the same process. Third-party noise stays out of a normal run: library DEBUG/INFO lines (bm25s sets its own logger to
 DEBUG) and third-party deprecation warnings (`knowrl --debug` keeps them); knowrl_cli.main turns off the progress
 bars of transformers, datasets and the Hub ("Loading weights").
 """
@@ -21,7 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 
 from knowrl import STAGES
 from knowrl.errors import KnowrlError, disk_full_message
-from knowrl.runtime import ProgressEvent, listen_progress
+from knowrl.pipeline.runtime import ProgressEvent, listen_progress
 
 # Our loggers: their INFO lines are the run's log. Any other library logs only warnings and errors, as Python's
 # and Prefect's defaults intend (a library that sets its own logger to DEBUG does not change that).

@@ -14,8 +14,8 @@ from rich.table import Table
 from knowrl import STAGES
 from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError
-from knowrl.plan import RunPlan
-from knowrl.status import cached_run, stage_statuses
+from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.status import cached_run, stage_statuses
 from storage import Paths, WarehouseNotFoundError, open_warehouse, prefect_result_location
 from storage.stage_runs import StageRuns
 
@@ -118,7 +118,7 @@ def cached_run_refs(
     results = prefect_result_location(paths)
     if settings.api.url or settings.tasks.refresh_cache or "://" in results:
         return None
-    plan = RunPlan.create(str(recipe_path), stages, from_stage, overrides)
+    plan = RunPlan.create(str(recipe_path), stages, from_stage, overrides, paths=paths)
     try:
         runs = StageRuns(open_warehouse(paths, read_only=True))
         return cached_run(plan, runs, lambda key: (Path(results) / key).is_file())

@@ -15,8 +15,8 @@ from prefect.transactions import get_transaction
 
 from knowrl.config.recipe import hash_config
 from knowrl.errors import is_transient
-from knowrl.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
-from knowrl.stages import cache_key, key_inputs
+from knowrl.pipeline.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
+from knowrl.pipeline.stages import cache_key, key_inputs
 from storage import Paths, prefect_result_location
 from storage.stage_runs import StageRuns
 
@@ -49,9 +49,9 @@ def result_storage() -> Any:
 
 
 def key_fn(stage: str) -> Callable[..., str]:
-    """The stage's cache key (knowrl.stages.cache_key): config, upstream fingerprints, code version and the stage's
-    outside inputs (data sources as they are now, publish's token presence), computed once per task run: `finish`
-    reads it back from the run's transaction instead of probing the sources again."""
+    """The stage's cache key (knowrl.pipeline.stages.cache_key): config, upstream fingerprints, code version and the
+    stage's outside inputs (data sources as they are now, publish's token presence), computed once per task run:
+    `finish` reads it back from the run's transaction instead of probing the sources again."""
 
     def compute(context: TaskRunContext, params: dict[str, Any]) -> str:
         # The task run starts here: Prefect looks the key up, then runs the body (make_context) or reuses a result.

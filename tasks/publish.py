@@ -11,7 +11,7 @@ from tasks.common import finish, make_context, stage_task
 
 
 # Its cache key holds whether the token is set (never the token): setting it later re-runs a publish that could
-# not push (knowrl.stages.key_inputs).
+# not push (knowrl.pipeline.stages.key_inputs).
 @stage_task("publish", retries=2)
 def publish_stage(config: dict[str, Any], upstream: dict[str, Any], recipe: dict[str, Any]) -> dict[str, Any]:
     # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.

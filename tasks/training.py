@@ -8,7 +8,7 @@ from typing import Any
 
 from prefect.artifacts import create_table_artifact
 
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from storage.training_logs import TrainingLogs
 
 

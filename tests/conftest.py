@@ -27,7 +27,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def ctx(home: Path):
-    from knowrl.runtime import StageContext
+    from knowrl.pipeline.runtime import StageContext
 
     return StageContext.from_env()
 

@@ -14,7 +14,7 @@ from knowrl.data.normalize import question_key
 from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
 from knowrl.data.sources import ResolvedSource, read_records, resolve_source, source_version
 from knowrl.errors import DataQualityError
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from storage.datasets import DatasetTables, LoadRecord, dumps_raw
 
 

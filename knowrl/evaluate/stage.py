@@ -23,7 +23,7 @@ from knowrl.judges import build_judge
 from knowrl.judges.base import Judge
 from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
 from knowrl.method.prompts import chat_messages
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from knowrl.stage_outputs import base_model_dir, model_dir
 from storage.evaluations import EvalTables
 from storage.llm_cache import LLMCache

@@ -14,7 +14,7 @@ from knowrl.data.normalize import title_key
 from knowrl.knowledge.segment import PageBatch, build_segment
 from knowrl.knowledge.sources import iter_pages, resolve_kb
 from knowrl.knowledge.store import STORE_FILE
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from storage.datasets import DatasetTables
 from storage.knowledge import KnowledgeTables
 

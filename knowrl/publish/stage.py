@@ -14,10 +14,10 @@ import yaml
 
 from knowrl.config.stages import PublishConfig
 from knowrl.errors import ConfigError
+from knowrl.pipeline.runtime import StageContext
 from knowrl.publish.card import build_card, redact_local_paths
 from knowrl.publish.gate import GateRefused, check_gate
 from knowrl.publish.hub import push_folder
-from knowrl.runtime import StageContext
 from knowrl.stage_outputs import artifact_dir
 from knowrl.stage_outputs import model_dir as trained_model_dir
 from storage.artifacts import MANIFEST

@@ -57,7 +57,7 @@ class WarehouseLogCallback(TrainerCallback):
 
 class ProgressCallback(TrainerCallback):
     """Every optimizer step to the caller's progress callback, with the last logged loss or reward: the caller
-    decides what reaches the log (knowrl.runtime.stage_progress) and what only the live display."""
+    decides what reaches the log (knowrl.pipeline.runtime.stage_progress) and what only the live display."""
 
     SHOWN = ("loss", "reward")
 

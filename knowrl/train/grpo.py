@@ -10,9 +10,9 @@ from knowrl.config.stages import GRPOStageConfig
 from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.knowledge.stage import open_store, rows_to_drop
 from knowrl.method.prompts import chat_messages
+from knowrl.pipeline.runtime import StageContext
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
-from knowrl.runtime import StageContext
 from knowrl.stage_outputs import model_dir
 from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback

@@ -86,7 +86,7 @@ def run_training_stage(
 ) -> dict[str, Any]:
     """Run SFT or GRPO: under `accelerate launch`, one process per GPU, with several GPUs and a ZeRO config; in
     this process otherwise (CPU, one GPU). `extra_callbacks` (failure drills) apply in this process only."""
-    from knowrl.stages import code_version
+    from knowrl.pipeline.stages import code_version
 
     processes = gpus_to_launch(deepspeed)
     if processes:
@@ -95,7 +95,7 @@ def run_training_stage(
 
 
 def main(spec_path: str, out_path: str) -> None:
-    from knowrl.runtime import StageContext
+    from knowrl.pipeline.runtime import StageContext
 
     spec = json.loads(Path(spec_path).read_text())
     ref = _run_here(spec["stage"], spec["config"], spec["upstream"], StageContext.from_env(), spec["code"], None)

@@ -13,7 +13,7 @@ matplotlib.use("Agg")  # headless workers: no display
 import matplotlib.pyplot as plt
 
 from knowrl.errors import disk_full_as_oserror
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from knowrl.train.runs import final_adapter_dir
 from storage import Artifact
 

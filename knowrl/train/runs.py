@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from knowrl.errors import disk_full_as_oserror
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
 from knowrl.train.settings import is_main_rank
 from storage.training_logs import TrainingLogs

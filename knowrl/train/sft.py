@@ -8,7 +8,7 @@ from typing import Any
 from knowrl.config.stages import SFTStageConfig
 from knowrl.method.prompts import chat_messages
 from knowrl.models import resolve_model
-from knowrl.runtime import StageContext
+from knowrl.pipeline.runtime import StageContext
 from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
 from knowrl.train.outputs import clear_run_dir, save_model_artifact

@@ -130,8 +130,8 @@ def run_library(stages: list[str], recipe_path: str, overrides: list[str]) -> No
     """The stages in order, straight through the library (no Prefect). Each finished stage's reference is kept in
     KNOWRL_HOME/fault-refs.json and reused by the next run of this driver, as Prefect's cache would be."""
     from knowrl.config.recipe import load_recipe
-    from knowrl.runtime import StageContext
-    from knowrl.stages import code_version
+    from knowrl.pipeline.runtime import StageContext
+    from knowrl.pipeline.stages import code_version
 
     recipe = load_recipe(recipe_path, overrides)
     ctx = StageContext.from_env()

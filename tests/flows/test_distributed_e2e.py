@@ -49,7 +49,7 @@ def _query(env: dict[str, str], home: Path, code: str) -> object:
     """Run `code` (which sets `result`) against the shared warehouse, as a fresh process with the workers' env."""
     program = (
         "import json, sys\nfrom storage import Paths, open_warehouse\nfrom storage.stage_runs import StageRuns\n"
-        f"warehouse = open_warehouse(Paths(sys.argv[1]), read_only=True)\n{code}\nprint(json.dumps(result))"
+        f"warehouse = open_warehouse(Paths.from_env(sys.argv[1]), read_only=True)\n{code}\nprint(json.dumps(result))"
     )
     out = subprocess.run(
         [sys.executable, "-c", program, str(home)],

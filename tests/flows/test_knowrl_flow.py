@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from knowrl.plan import RunPlan
-from knowrl.stages import StageSelectionError, cache_key, select_stages
+from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.stages import StageSelectionError, cache_key, select_stages
 from storage import Paths, Warehouse
 from storage.stage_runs import StageRuns
 from tests.conftest import REPO_ROOT
@@ -77,10 +77,12 @@ def test_unselected_upstream_without_a_run_names_the_fix(prefect_harness, home: 
 
 
 def test_schedule_stops_after_data_when_the_data_was_trained_on(home: Path) -> None:
-    plan = RunPlan.create(DEMO, overrides=["data.stop_when_unchanged=true"])
+    plan = RunPlan.create(DEMO, overrides=["data.stop_when_unchanged=true"], paths=Paths.from_env())
     data_ref = {"rl": {"fingerprint": "fp1", "is_new_version": False}, "fingerprint": "x"}
     assert not plan.should_stop_after_data(data_ref)  # never trained: go on
     StageRuns(Warehouse(Paths.from_env().warehouse)).record("grpo", "k", "c", {"inputs": {"rl": "fp1"}})
     assert plan.should_stop_after_data(data_ref)
     assert not plan.should_stop_after_data({**data_ref, "rl": {"fingerprint": "fp2"}})
-    assert not RunPlan.create(DEMO).should_stop_after_data(data_ref)  # only when the recipe asks for it
+    assert not RunPlan.create(DEMO, paths=Paths.from_env()).should_stop_after_data(
+        data_ref
+    )  # only when the recipe asks for it

@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from knowrl.config.recipe import hash_config, load_recipe
-from knowrl.stages import cache_key, key_inputs
+from knowrl.pipeline.stages import cache_key, key_inputs
 from knowrl_cli.main import app
 from storage import Paths, Warehouse, open_warehouse
 from storage.stage_runs import StageRuns

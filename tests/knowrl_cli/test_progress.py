@@ -8,7 +8,7 @@ import warnings
 
 from rich.console import Console
 
-from knowrl.runtime import ProgressEvent
+from knowrl.pipeline.runtime import ProgressEvent
 from knowrl_cli.progress import StageDisplay, _console_handlers, run_display
 
 

@@ -10,8 +10,8 @@ from prefect import flow
 from prefect.states import Completed, Failed
 
 from knowrl.errors import BackendError, ConfigError, InputError
-from knowrl.runtime import StageContext
-from knowrl.stages import cache_key
+from knowrl.pipeline.runtime import StageContext
+from knowrl.pipeline.stages import cache_key
 from storage.stage_runs import StageRuns
 from tasks.common import finish, result_storage, retry_on_io, stage_task
 

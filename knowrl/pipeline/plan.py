@@ -7,17 +7,21 @@ from typing import Any
 
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe, load_recipe
-from knowrl.stages import UPSTREAM, StageSelectionError, select_stages
+from knowrl.pipeline.stages import UPSTREAM, StageSelectionError, select_stages
 from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
 
 
 @dataclass
 class RunPlan:
+    """What a run does, and where it reads earlier results: `paths` is given by the caller (the flow or the CLI, from
+    the environment there), never looked up here."""
+
     recipe_path: str
     recipe: Recipe
     selected: list[str]
     refresh: set[str]
+    paths: Paths
     overrides: list[str] = field(default_factory=list)
     remote: set[str] = field(default_factory=set)
 
@@ -29,11 +33,13 @@ class RunPlan:
         from_stage: str | None = None,
         overrides: list[str] | None = None,
         remote_stages: list[str] | None = None,
+        *,
+        paths: Paths,
     ) -> RunPlan:
         recipe = load_recipe(recipe_path, overrides)
         selected, refresh = select_stages(stages, from_stage)
         remote, _ = select_stages(remote_stages, None) if remote_stages else ([], set())
-        return cls(recipe_path, recipe, selected, refresh, list(overrides or []), set(remote))
+        return cls(recipe_path, recipe, selected, refresh, paths, list(overrides or []), set(remote))
 
     def config(self, stage: str) -> dict[str, Any]:
         return self.recipe.stage_config(stage).model_dump(mode="json")
@@ -53,10 +59,9 @@ class RunPlan:
                     frontier.append(upstream)
         return stage in needed
 
-    def previous_ref(self, stage: str, paths: Paths | None = None) -> dict[str, Any]:
+    def previous_ref(self, stage: str) -> dict[str, Any]:
         """The last completed result of a stage that is not selected, for the stages after it."""
-        paths = paths or Paths.from_env()
-        runs = StageRuns(open_warehouse(paths)).latest(stage, self.recipe.config_hash(stage))
+        runs = StageRuns(open_warehouse(self.paths)).latest(stage, self.recipe.config_hash(stage))
         if runs is None:
             raise StageSelectionError(
                 f"stage {stage!r} is not selected and has no completed run with this recipe's {stage} config; "
@@ -69,5 +74,5 @@ class RunPlan:
         if data_ref is None or "data" not in self.selected or not self.recipe.data.stop_when_unchanged:
             return False
         # The data task may be a cache hit, so compare with what the last completed training used.
-        last = StageRuns(open_warehouse(Paths.from_env())).latest("grpo")
+        last = StageRuns(open_warehouse(self.paths)).latest("grpo")
         return last is not None and last["ref"].get("inputs", {}).get("rl") == data_ref["rl"]["fingerprint"]

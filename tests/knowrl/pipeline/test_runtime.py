@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-import knowrl.runtime
-from knowrl.runtime import ProgressEvent, listen_progress, stage_progress
+import knowrl.pipeline.runtime
+from knowrl.pipeline.runtime import ProgressEvent, listen_progress, stage_progress
 
 
 def test_listeners_get_every_report_and_the_log_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr(knowrl.runtime.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(knowrl.pipeline.runtime.time, "monotonic", lambda: clock[0])
     seen: list[ProgressEvent] = []
     logged: list[str] = []
     progress = stage_progress("sft", logged.append, every_s=10.0)

@@ -15,8 +15,8 @@ from typing import Any
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe
 from knowrl.errors import KnowrlError
-from knowrl.plan import RunPlan
-from knowrl.stages import UPSTREAM, cache_key, key_inputs
+from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.stages import UPSTREAM, cache_key, key_inputs
 from storage.stage_runs import StageRuns
 
 

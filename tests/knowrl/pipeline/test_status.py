@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import knowrl.stages
+import knowrl.pipeline.stages
 from knowrl import resources
 from knowrl.config.recipe import Recipe, hash_config, load_recipe
-from knowrl.plan import RunPlan
-from knowrl.stages import UPSTREAM, cache_key, key_inputs
-from knowrl.status import cached_run, stage_statuses
+from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.stages import UPSTREAM, cache_key, key_inputs
+from knowrl.pipeline.status import cached_run, stage_statuses
 from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
 
@@ -69,7 +69,7 @@ def test_cached_only_when_the_full_key_matches(home: Path, rl_file: Path, monkey
     # A config change of one stage; and a change of a stage's code.
     changed = load_recipe("demo", [f"data.rl_source={rl_file}", "knowledge.passage_max_tokens=32"])
     assert _states(changed, paths)["knowledge"] == "config changed"
-    monkeypatch.setattr(knowrl.stages, "code_version", lambda stage: "edited")
+    monkeypatch.setattr(knowrl.pipeline.stages, "code_version", lambda stage: "edited")
     assert _states(recipe, paths)["data"] == "inputs or code changed"
 
 
@@ -97,17 +97,31 @@ def test_a_run_whose_every_stage_is_a_cache_hit_is_known_without_the_orchestrato
     def has_result(key: str) -> bool:
         return "everything" in held or key in held
 
-    plan = RunPlan.create("demo", ["data", "knowledge"], overrides=overrides)
+    plan = RunPlan.create("demo", ["data", "knowledge"], overrides=overrides, paths=Paths.from_env())
     assert cached_run(plan, runs, has_result) == {"data": refs["data"], "knowledge": refs["knowledge"]}
-    only_knowledge = RunPlan.create("demo", ["knowledge"], overrides=overrides)  # data's last result is reused
+    only_knowledge = RunPlan.create(
+        "demo", ["knowledge"], overrides=overrides, paths=Paths.from_env()
+    )  # data's last result is reused
     assert cached_run(only_knowledge, runs, has_result) == {
         "data": refs["data"],
         "knowledge": refs["knowledge"],
     }
     assert (
-        cached_run(RunPlan.create("demo", ["data", "knowledge", "sft"], overrides=overrides), runs, has_result) is None
+        cached_run(
+            RunPlan.create("demo", ["data", "knowledge", "sft"], overrides=overrides, paths=Paths.from_env()),
+            runs,
+            has_result,
+        )
+        is None
     )
-    assert cached_run(RunPlan.create("demo", ["data", "knowledge"], "knowledge", overrides), runs, has_result) is None
+    assert (
+        cached_run(
+            RunPlan.create("demo", ["data", "knowledge"], "knowledge", overrides, paths=Paths.from_env()),
+            runs,
+            has_result,
+        )
+        is None
+    )
     held.clear()  # Prefect's result records are gone: Prefect would run the stages again
     assert cached_run(plan, runs, has_result) is None
 
@@ -120,4 +134,6 @@ def test_a_scheduled_run_on_unchanged_data_stops_after_the_data_stage(home: Path
     grpo_ref = {"fingerprint": "g", "inputs": {"rl": data["rl"]["fingerprint"]}}
     StageRuns(open_warehouse(paths)).record("grpo", "some-key", "some-config", grpo_ref)
     runs = StageRuns(open_warehouse(paths, read_only=True))
-    assert cached_run(RunPlan.create("demo", overrides=overrides), runs, lambda key: True) == {"data": data}
+    assert cached_run(RunPlan.create("demo", overrides=overrides, paths=Paths.from_env()), runs, lambda key: True) == {
+        "data": data
+    }
