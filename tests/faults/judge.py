@@ -4,78 +4,25 @@ the client's timeout (15% each, by request number: no window of 20 calls ever se
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from tests.support.openai_server import knowrl_responder
+from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 
 FAIL_EVERY_20 = frozenset({3, 10, 17})
 HANG_EVERY_20 = frozenset({6, 13, 19})
 
 
-class FlakyJudge:
-    def __init__(self, hang_s: float) -> None:
-        self.hang_s = hang_s
-        self.outcomes: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        judge = self
+def every_20(number: int) -> str | None:
+    """3 failures and 3 hangs in every 20 requests, by request number: no window of 20 calls sees more."""
+    if number % 20 in FAIL_EVERY_20:
+        return "fail"
+    return "hang" if number % 20 in HANG_EVERY_20 else None
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                return
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                with judge.lock:
-                    number = sum(judge.outcomes.values()) + 1
-                    kind = (
-                        "http_500"
-                        if number % 20 in FAIL_EVERY_20
-                        else "hang"
-                        if number % 20 in HANG_EVERY_20
-                        else "answered"
-                    )
-                    judge.outcomes[kind] += 1
-                if kind == "http_500":
-                    self._send(500, {"error": {"message": "injected failure"}})
-                    return
-                if kind == "hang" and judge.stopping.wait(judge.hang_s):
-                    return  # the server is stopping: nobody waits for this answer any more
-                content = knowrl_responder(body.get("messages", []))
-                self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
-
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and left
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> FlakyJudge:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def flaky_judge(hang_s: float) -> ScriptedOpenAIServer:
+    """The flaky judge: `knowrl_responder`'s answers, with HTTP 500s and hangs of `hang_s` on `every_20`'s schedule
+    (what each request got is in `.stats.outcomes`)."""
+    return ScriptedOpenAIServer(Script(knowrl_responder, fail_status=500, hang_s=hang_s, schedule=every_20))
 
 
 def refused_url() -> str:

@@ -18,7 +18,7 @@ from tests.faults.conftest import (
     sets,
     wait_gone,
 )
-from tests.faults.judge import FlakyJudge, endpoint_override, refused_url
+from tests.faults.judge import endpoint_override, flaky_judge, refused_url
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def _start_judge_runs(
 ) -> dict:
     flaky_home = stack.enter_context(open_fault_home(tmp_path_factory.mktemp("flaky-judge"), request))
     dead_home = stack.enter_context(open_fault_home(tmp_path_factory.mktemp("dead-judge"), request))
-    judge = stack.enter_context(FlakyJudge(hang_s=4.0))
+    judge = stack.enter_context(flaky_judge(hang_s=4.0))
     dead = refused_url()
     for fh in (flaky_home, dead_home):
         fh.seed_model()
@@ -116,11 +116,12 @@ def test_flaky_judge_completes_grpo_with_the_failures_counted(judge_runs: dict, 
     record(
         "flaky judge: 15% HTTP 500, 15% hang past the timeout",
         "GRPO completes, failures counted",
-        f"exit {done.returncode}; server saw {dict(judge.outcomes)}; GRPO counted {failures} failures ({counted})",
+        f"exit {done.returncode}; server saw {dict(judge.stats.outcomes)}; "
+        f"GRPO counted {failures} failures ({counted})",
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    injected = judge.outcomes["http_500"] + judge.outcomes["hang"]
-    assert injected > 0, f"no failure was injected: {dict(judge.outcomes)}"
+    injected = judge.stats.outcomes["http_500"] + judge.stats.outcomes["hang"]
+    assert injected > 0, f"no failure was injected: {dict(judge.stats.outcomes)}"
     assert failures == injected  # no retries configured: every injected failure is one counted failure
 
 

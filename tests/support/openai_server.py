@@ -1,8 +1,9 @@
 """A scripted OpenAI-compatible `/v1/chat/completions` server on 127.0.0.1, for tests and benchmarks.
 
-It answers with a responder function, and can inject latency, HTTP 500/429 and hangs (client timeouts), and hold
-requests until several are in flight together (to show a client's concurrency without timing it). It records the
-number of requests, the peak number in flight, and the Authorization headers it saw.
+It answers with a responder function, and can inject latency, HTTP 500/429 and hangs (client timeouts), by count or
+by a schedule over request numbers, and hold requests until several are in flight together (to show a client's
+concurrency without timing it). It records the number of requests and what each one got, the peak number in
+flight, and the Authorization headers it saw.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,8 @@ class Script:
     together_timeout_s: float = 30.0  # then the requests fail with HTTP 503: the client never sent that many at once
     always_fail: bool = False
     retry_after_s: float | None = None  # sent as Retry-After with injected failures
+    # Per request number (from 1): "fail", "hang" or None (answer), e.g. a fixed share of every 20 requests.
+    schedule: Callable[[int], str | None] | None = None
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Stats:
     in_flight: int = 0
     peak_in_flight: int = 0
     auth_headers: list[str] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)  # "http_<status>", "hang", "answered"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -72,16 +77,19 @@ class ScriptedOpenAIServer:
                         except threading.BrokenBarrierError:
                             self._send(503, {"error": {"message": f"fewer than {script.together} requests at once"}})
                             return
-                    if script.always_fail or number <= script.fail_first:
+                    scheduled = script.schedule(number) if script.schedule else None
+                    if script.always_fail or number <= script.fail_first or scheduled == "fail":
+                        server._count(f"http_{script.fail_status}")
                         after = script.retry_after_s
                         headers = {"Retry-After": str(after)} if after is not None else {}
                         self._send(script.fail_status, {"error": {"message": "injected failure"}}, headers)
                         return
-                    if number <= script.fail_first + script.hang_first:
-                        if script.hang_s is None:
-                            server.stopping.wait()
-                        else:
-                            time.sleep(script.hang_s)
+                    if number <= script.fail_first + script.hang_first or scheduled == "hang":
+                        server._count("hang")
+                        if server.stopping.wait(script.hang_s):
+                            return  # the server is stopping: nobody waits for this answer any more
+                    else:
+                        server._count("answered")
                     content = script.responder(body.get("messages", []))
                     self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
                 finally:
@@ -106,6 +114,10 @@ class ScriptedOpenAIServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def _count(self, outcome: str) -> None:
+        with self.stats.lock:
+            self.stats.outcomes[outcome] += 1
 
     @property
     def base_url(self) -> str:
