@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.deployments import run_deployment
 
 from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.refs import DataRef, StageRef
 from storage import Paths
 from tasks import STAGE_TASKS
 from tasks.common import result_storage
 
 
-def run_stage(stage: str, plan: RunPlan, refs: dict[str, dict[str, Any]]) -> None:
+def run_stage(stage: str, plan: RunPlan, refs: dict[str, StageRef]) -> None:
     """Run a selected stage as its task (a cache hit when nothing changed), or reuse its last result
     when a selected stage after it needs it; the result goes into `refs`."""
     if stage not in plan.selected:
@@ -48,7 +48,7 @@ def knowrl(
     from_stage: str | None = None,
     overrides: list[str] | None = None,
     remote_stages: list[str] | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, StageRef]:
     """Run the pipeline. `stages` selects stages (the others' last results are reused), `from_stage` re-runs
     that stage and the ones after it, `overrides` are `section.key=value`, and `remote_stages` (e.g.
     ["sft", "grpo", "evaluate"]) runs those stages on their own deployments, i.e. on the gpu work pool; left
@@ -57,10 +57,11 @@ def knowrl(
     if remote_stages is None:
         remote_stages = [s.strip() for s in os.environ.get("KNOWRL_REMOTE_STAGES", "").split(",") if s.strip()]
     plan = RunPlan.create(recipe, stages, from_stage, overrides, remote_stages, paths=Paths.from_env())
-    refs: dict[str, dict[str, Any]] = {}
+    refs: dict[str, StageRef] = {}
     run_stage("data", plan, refs)
-    if plan.should_stop_after_data(refs.get("data")):
-        get_run_logger().info("data fingerprint %s is unchanged: nothing to retrain", refs["data"]["fingerprint"])
+    data = refs.get("data")
+    if isinstance(data, DataRef) and plan.should_stop_after_data(data):
+        get_run_logger().info("data fingerprint %s is unchanged: nothing to retrain", data.fingerprint)
         return refs
     run_stage("knowledge", plan, refs)
     run_stage("sft", plan, refs)

@@ -9,10 +9,10 @@ produced it. The base model is resolved again from its reference (a Hub id, a bu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from knowrl.errors import InputError
 from knowrl.models import resolve_model
+from knowrl.pipeline.refs import ArtifactRef, SFTRef, TrainedModelRef
 from knowrl.pipeline.runtime import StageContext
 
 
@@ -20,29 +20,23 @@ class StageOutputError(InputError):
     """An upstream result lacks what a stage needs from it (a result written by an older version)."""
 
 
-def artifact_dir(ctx: StageContext, ref: dict[str, Any]) -> Path:
+def artifact_dir(ctx: StageContext, ref: ArtifactRef) -> Path:
     """The local directory of the artifact a stage result names, downloaded into this worker's cache if needed."""
-    artifact_id, stage = ref.get("artifact_id"), ref.get("stage")
-    if not artifact_id or not stage:
-        raise StageOutputError(
-            f"the upstream result {sorted(ref)} names no artifact; re-run its stage with this version "
-            "(e.g. `knowrl run --from-stage <stage>`)"
-        )
     # No re-hash of a cached copy on every read (models are large); a download is always verified.
-    return ctx.artifacts.open(artifact_id, stage=stage, verify=False).path
+    return ctx.artifacts.open(ref.artifact_id, stage=ref.stage, verify=False).path
 
 
-def model_dir(ctx: StageContext, ref: dict[str, Any], part: str = "merged") -> Path:
+def model_dir(ctx: StageContext, ref: TrainedModelRef, part: str = "merged") -> Path:
     """A trained model of an sft or grpo result: `merged` (full weights) or `adapter` (LoRA only)."""
     return artifact_dir(ctx, ref) / part
 
 
-def base_model_dir(ctx: StageContext, sft_ref: dict[str, Any]) -> Path:
+def base_model_dir(ctx: StageContext, sft_ref: SFTRef) -> Path:
     """The base model the SFT stage started from, on this worker."""
-    recorded = Path(sft_ref.get("base_model_path") or "")
-    if sft_ref.get("base_model_path") and (recorded / "config.json").exists():
+    recorded = Path(sft_ref.base_model_path or "")
+    if sft_ref.base_model_path and (recorded / "config.json").exists():
         return recorded
-    reference = sft_ref.get("base_model") or (sft_ref.get("metrics") or {}).get("base_model")
+    reference = sft_ref.base_model or sft_ref.metrics.get("base_model")
     if not reference:
         raise StageOutputError("the sft result names no base model; re-run the sft stage with this version")
-    return resolve_model(reference, ctx.paths.models, sft_ref.get("base_model_revision"))
+    return resolve_model(reference, ctx.paths.models, sft_ref.base_model_revision)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import duckdb
 from rich.console import Console
@@ -15,49 +14,59 @@ from knowrl import STAGES
 from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError
 from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.refs import (
+    ArtifactRef,
+    DataRef,
+    EvaluateRef,
+    GRPORef,
+    KnowledgeRef,
+    PublishRef,
+    SFTRef,
+    StageRef,
+)
 from knowrl.pipeline.status import cached_run, stage_statuses
 from storage import Paths, WarehouseNotFoundError, open_warehouse, prefect_result_location
 from storage.stage_runs import StageRuns
 
 
-def _headline(stage: str, ref: dict[str, Any]) -> str:
-    if stage == "data":
-        rl, cs = ref["rl"], ref.get("coldstart") or {}
+def _headline(ref: StageRef) -> str:
+    if isinstance(ref, DataRef):
+        rl, cs = ref.rl, ref.coldstart
         return (
-            f"RL {rl['n_accepted']}/{rl['n_read']} accepted ({rl['n_quarantined']} quarantined), "
-            f"cold-start {cs.get('n_accepted', 0)}/{cs.get('n_read', 0)}; new version: {rl['is_new_version']}"
+            f"RL {rl.n_accepted}/{rl.n_read} accepted ({rl.n_quarantined} quarantined), "
+            f"cold-start {cs.n_accepted if cs else 0}/{cs.n_read if cs else 0}; new version: {rl.is_new_version}"
         )
-    if stage == "knowledge":
+    if isinstance(ref, KnowledgeRef):
         return (
-            f"coverage {ref['titles_found']}/{ref['titles_needed']} titles, {ref['pages_total']} pages, "
-            f"{ref['pages_indexed_now']} indexed this run"
+            f"coverage {ref.titles_found}/{ref.titles_needed} titles, {ref.pages_total} pages, "
+            f"{ref.pages_indexed_now} indexed this run"
         )
-    if stage == "sft":
-        m = ref["metrics"]
+    if isinstance(ref, SFTRef):
+        m = ref.metrics
         return (
             f"format share {m['format_share_before']} -> {m['format_share_after']}, loss {m['train_loss']:.3f}, "
             f"{m['steps']} steps in {m['train_seconds']}s"
         )
-    if stage == "grpo":
-        m = ref["metrics"]
+    if isinstance(ref, GRPORef):
+        m = ref.metrics
         return (
             f"mean reward {m['reward_first_half']} (first half) -> {m['reward_second_half']} (second half), "
             f"{m['steps']} steps in {m['train_seconds']}s"
         )
-    if stage == "evaluate":
-        return f"{ref['summary']} (report {ref['report_path']})"
-    if stage == "publish":
-        return f"pushed {ref['url']}" if ref["pushed"] else f"bundle (not pushed) at {ref['bundle_path']}"
+    if isinstance(ref, EvaluateRef):
+        return f"{ref.summary} (report {ref.report_path})"
+    if isinstance(ref, PublishRef):
+        return f"pushed {ref.url}" if ref.pushed else f"bundle (not pushed) at {ref.bundle_path}"
     return ""
 
 
-def print_run_summary(console: Console, refs: dict[str, dict[str, Any]]) -> None:
+def print_run_summary(console: Console, refs: dict[str, StageRef]) -> None:
     table = Table(title="knowrl run")
     table.add_column("stage")
     table.add_column("result")
     for stage in STAGES:
         if stage in refs:
-            table.add_row(stage, _headline(stage, refs[stage]))
+            table.add_row(stage, _headline(refs[stage]))
         else:
             table.add_row(stage, "[yellow]not run[/yellow] (not selected, or stopped: data unchanged)")
     console.print(table)
@@ -94,17 +103,17 @@ def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> N
         if status.cached and "://" not in results and not (Path(results) / status.cached["cache_key"]).exists():
             reason = f"Prefect's cached result is gone from {results}"
         matches = f"[yellow]no: {escape(reason)}[/yellow]" if reason else "[green]yes (cached)[/green]"
-        ref = status.ref or {}
-        artifact = (ref.get("artifact_id") or ref.get("fingerprint") or "")[:12]
+        ref = status.ref
+        artifact = (ref.artifact_id if isinstance(ref, ArtifactRef) else ref.fingerprint if ref else "")[:12]
         table.add_row(
-            status.stage, str(status.last["finished_at"])[:19], matches, artifact, _headline(status.stage, ref)
+            status.stage, str(status.last["finished_at"])[:19], matches, artifact, _headline(ref) if ref else ""
         )
     console.print(table)
 
 
 def cached_run_refs(
     recipe_path: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str]
-) -> dict[str, dict[str, Any]] | None:
+) -> dict[str, StageRef] | None:
     """The results of a run in which every stage would be a cache hit, read from the warehouse and checked against
     Prefect's result records without starting Prefect: in ephemeral mode Prefect starts a temporary server for
     each run (seconds) only to find that nothing has to run. None when a stage would compute, or when the run goes

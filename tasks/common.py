@@ -15,6 +15,7 @@ from prefect.transactions import get_transaction
 
 from knowrl.config.recipe import hash_config
 from knowrl.errors import is_transient
+from knowrl.pipeline.refs import StageRef
 from knowrl.pipeline.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
 from knowrl.pipeline.stages import cache_key, key_inputs
 from storage import Paths, prefect_result_location
@@ -22,6 +23,7 @@ from storage.stage_runs import StageRuns
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=5)
 R = TypeVar("R")
+Ref = TypeVar("Ref", bound=StageRef)
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
@@ -100,15 +102,16 @@ def finish(
     ctx: StageContext,
     config: dict[str, Any],
     upstream: dict[str, Any],
-    ref: dict[str, Any],
+    ref: Ref,
     summary_md: str,
-) -> dict[str, Any]:
-    """Record the completed run under the task run's cache key and publish the stage's summary as an artifact."""
+) -> Ref:
+    """Record the completed run under the task run's cache key and publish the stage's summary as an artifact.
+    The run record keeps the ref's JSON; the task returns the typed ref (Prefect persists it, pickled)."""
     transaction = get_transaction()
     key = transaction.key if transaction is not None and transaction.key else None
     if key is None:  # called outside a cached task run (tests): compute it as key_fn would
         key = cache_key(stage, config, upstream, key_inputs(stage, config))
-    StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref)
+    StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref.model_dump(mode="json"))
     create_markdown_artifact(markdown=summary_md, key=f"knowrl-{stage}", description=f"{stage} stage summary")
     notify_progress(ProgressEvent(stage, f"{stage}: done", 1.0, "completed"))
     return ref

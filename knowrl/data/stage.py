@@ -14,6 +14,7 @@ from knowrl.data.normalize import question_key
 from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
 from knowrl.data.sources import ResolvedSource, read_records, resolve_source, source_version
 from knowrl.errors import DataQualityError
+from knowrl.pipeline.refs import DataRef, DatasetPart
 from knowrl.pipeline.runtime import StageContext
 from storage.datasets import DatasetTables, LoadRecord, dumps_raw
 
@@ -70,7 +71,7 @@ def _load(
     dedupe_field: str,
     cfg: DataConfig,
     tables: DatasetTables,
-) -> dict[str, Any]:
+) -> DatasetPart:
     accepted, quarantined, n_read = validate_rows(resolved, clean, dedupe_field, cfg.rules)
     content = [{k: v for k, v in row.items() if k != "source_row"} for row in accepted]
     fingerprint = fingerprint_rows(content)
@@ -91,19 +92,19 @@ def _load(
     )
     load_id, is_new = tables.record_load(record, rows, quarantined)
     splits = Counter(r["split"] for r in rows)
-    return {
-        "fingerprint": fingerprint,
-        "source": resolved.source,
-        "revision": resolved.revision,
-        "load_id": load_id,
-        "is_new_version": is_new,
-        "n_read": n_read,
-        "n_accepted": len(accepted),
-        "n_quarantined": len(quarantined),
-        "n_train": splits.get("train", 0),
-        "n_heldout": splits.get("heldout", 0),
-        "quarantine_reasons": dict(Counter(q["reason"].split(" (")[0] for q in quarantined)),
-    }
+    return DatasetPart(
+        fingerprint=fingerprint,
+        source=resolved.source,
+        revision=resolved.revision,
+        load_id=load_id,
+        is_new_version=is_new,
+        n_read=n_read,
+        n_accepted=len(accepted),
+        n_quarantined=len(quarantined),
+        n_train=splits.get("train", 0),
+        n_heldout=splits.get("heldout", 0),
+        quarantine_reasons=dict(Counter(q["reason"].split(" (")[0] for q in quarantined)),
+    )
 
 
 def _where(resolved: ResolvedSource) -> str:
@@ -113,32 +114,32 @@ def _where(resolved: ResolvedSource) -> str:
     return ", ".join(files[:3]) + (f" (+{len(files) - 3} more files)" if len(files) > 3 else "")
 
 
-def check_quality(kind: str, resolved: ResolvedSource, part: dict[str, Any], min_share: float) -> None:
+def check_quality(kind: str, resolved: ResolvedSource, part: DatasetPart, min_share: float) -> None:
     """Fail the stage when a set is empty, has no accepted row, or too small an accepted share of its rows."""
     label = "RL" if kind == "rl" else "cold-start"
     key = f"data.{kind}_source"
     where = _where(resolved)
-    n_read, n_accepted = part["n_read"], part["n_accepted"]
+    n_read, n_accepted = part.n_read, part.n_accepted
     if n_read == 0:
         raise DataQualityError(f"{label} set {where} has no rows: point {key} at a file that holds rows")
-    reasons = Counter(part.get("quarantine_reasons") or {}).most_common(3)
+    reasons = Counter(part.quarantine_reasons).most_common(3)
     top = "; ".join(f"{reason} ({count} rows)" for reason, count in reasons) or "none"
-    counts = f"{n_accepted} of {n_read} rows accepted ({n_accepted / n_read:.0%}), {part['n_quarantined']} quarantined"
+    counts = f"{n_accepted} of {n_read} rows accepted ({n_accepted / n_read:.0%}), {part.n_quarantined} quarantined"
     if n_accepted == 0:
         raise DataQualityError(
             f"no row of the {label} set {where} was accepted: {counts}; top quarantine reasons: {top}. "
-            f"Fix the file (the quarantined rows are in the warehouse, load {part.get('load_id')}) or relax data.rules"
+            f"Fix the file (the quarantined rows are in the warehouse, load {part.load_id}) or relax data.rules"
         )
     if n_accepted / n_read < min_share:
         raise DataQualityError(
             f"too few rows of the {label} set {where} were accepted: {counts}, under "
             f"data.min_accepted_share={min_share}; top quarantine reasons: {top}. Fix the file (the quarantined "
-            f"rows are in the warehouse, load {part.get('load_id')}), relax data.rules, "
+            f"rows are in the warehouse, load {part.load_id}), relax data.rules, "
             "or lower data.min_accepted_share"
         )
 
 
-def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
+def run_data_stage(cfg: DataConfig, ctx: StageContext) -> DataRef:
     """Load the RL set (and the cold-start set when configured) into the warehouse; return the stage's ref."""
     tables = DatasetTables(ctx.warehouse)
     cache_dir = ctx.paths.root / "hf-cache"
@@ -146,21 +147,21 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> dict[str, Any]:
     rl_source = resolve_source(cfg.rl_source, cfg.rl_file, cfg.revision, cache_dir, split=cfg.split)
     rl = _load("rl", rl_source, clean_rl_row, "question", cfg, tables)
     check_quality("rl", rl_source, rl, cfg.min_accepted_share)
-    ref: dict[str, Any] = {"stage": "data", "rl": rl, "coldstart": None}
+    coldstart = None
     if cfg.coldstart_source:
         ctx.progress(f"data: reading cold-start set from {cfg.coldstart_source}", 0.5)
         cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, split=cfg.split)
-        ref["coldstart"] = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
-        check_quality("coldstart", cs_source, ref["coldstart"], cfg.min_accepted_share)
-    ref["fingerprint"] = hashlib.sha256(
-        f"{rl['fingerprint']}:{(ref['coldstart'] or {}).get('fingerprint')}".encode()
+        coldstart = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
+        check_quality("coldstart", cs_source, coldstart, cfg.min_accepted_share)
+    fingerprint = hashlib.sha256(
+        f"{rl.fingerprint}:{coldstart.fingerprint if coldstart else None}".encode()
     ).hexdigest()[:16]
     ctx.progress(
-        f"data: RL {rl['n_accepted']}/{rl['n_read']} accepted, {rl['n_quarantined']} quarantined"
-        + (f"; cold-start {ref['coldstart']['n_accepted']}/{ref['coldstart']['n_read']}" if ref["coldstart"] else ""),
+        f"data: RL {rl.n_accepted}/{rl.n_read} accepted, {rl.n_quarantined} quarantined"
+        + (f"; cold-start {coldstart.n_accepted}/{coldstart.n_read}" if coldstart else ""),
         1.0,
     )
-    return ref
+    return DataRef(fingerprint=fingerprint, rl=rl, coldstart=coldstart)
 
 
 def probe_sources(cfg: DataConfig) -> str:

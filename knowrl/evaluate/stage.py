@@ -23,6 +23,7 @@ from knowrl.judges import build_judge
 from knowrl.judges.base import Judge
 from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
 from knowrl.method.prompts import chat_messages
+from knowrl.pipeline.refs import EvaluateRef, SFTRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.stage_outputs import base_model_dir, model_dir
 from storage.evaluations import EvalTables
@@ -122,7 +123,7 @@ def compare(kind: str, per_model: dict[str, list[dict[str, Any]]], cfg: Evaluate
     return rows
 
 
-def baseline_model(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> EvalModel:
+def baseline_model(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageContext) -> EvalModel:
     if cfg.baseline == "last_published":
         last = Publications(ctx.warehouse).latest()
         if last is not None:
@@ -130,21 +131,22 @@ def baseline_model(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: St
             ctx.progress(f"evaluate: baseline is the last published model (bundle {bundle.artifact_id[:12]})", None)
             return EvalModel(bundle.path, f"artifact:{bundle.artifact_id}")
         ctx.progress("evaluate: nothing published yet; the baseline is the base model", None)
-    sft = refs["sft"]
+    sft: SFTRef = refs["sft"]
     path = base_model_dir(ctx, sft)
-    reference = sft.get("base_model") or sft.get("metrics", {}).get("base_model") or str(path)
+    reference = sft.base_model or sft.metrics.get("base_model") or str(path)
     if Path(reference).expanduser().exists():
         # A local folder: named by its folder name (the report is public) plus a hash of where it is.
         digest = hashlib.sha256(str(Path(reference).expanduser().resolve()).encode()).hexdigest()[:12]
         return EvalModel(path, f"base:{Path(reference).name}#{digest}")
-    return EvalModel(path, f"base:{reference}@{sft.get('base_model_revision') or 'main'}")
+    return EvalModel(path, f"base:{reference}@{sft.base_model_revision or 'main'}")
 
 
-def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx: StageContext) -> dict[str, Any]:
+def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageContext) -> EvaluateRef:
+    sft, grpo = refs["sft"], refs["grpo"]
     models = {
         "base": baseline_model(cfg, refs, ctx),
-        "sft": EvalModel(model_dir(ctx, refs["sft"]), f"artifact:{refs['sft']['artifact_id']}"),
-        "grpo": EvalModel(model_dir(ctx, refs["grpo"]), f"artifact:{refs['grpo']['artifact_id']}"),
+        "sft": EvalModel(model_dir(ctx, sft), f"artifact:{sft.artifact_id}"),
+        "grpo": EvalModel(model_dir(ctx, grpo), f"artifact:{grpo.artifact_id}"),
     }
     cache = LLMCache(ctx.warehouse)
     runs = []
@@ -173,22 +175,21 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, dict[str, Any]], ctx
         config=cfg.model_dump(mode="json"),
         inputs={
             "base": models["base"].model_id,
-            "sft": refs["sft"]["fingerprint"],
-            "grpo": refs["grpo"]["fingerprint"],
+            "sft": sft.fingerprint,
+            "grpo": grpo.fingerprint,
             **{run.bench.key: run.bench.fingerprint for run in runs},
         },
         metrics={"cache_hits": cache_hits},
     )
     ctx.progress(f"evaluate: {summary}", None)
     ctx.progress(f"evaluate: report at {artifact.path / 'report.md'}", 1.0)
-    return {
-        "stage": "evaluate",
-        "fingerprint": artifact.artifact_id,
-        "artifact_id": artifact.artifact_id,
-        "report_path": str(artifact.path / "report.md"),
-        "chart_path": str(artifact.path / "grades.png"),
-        "comparison": comparison,
-        "summary": summary,
-        "cache_hits": cache_hits,
-        "models": identities,
-    }
+    return EvaluateRef(
+        fingerprint=artifact.artifact_id,
+        artifact_id=artifact.artifact_id,
+        report_path=str(artifact.path / "report.md"),
+        chart_path=str(artifact.path / "grades.png"),
+        comparison=comparison,
+        summary=summary,
+        cache_hits=cache_hits,
+        models=identities,
+    )

@@ -14,6 +14,7 @@ from knowrl.data.normalize import title_key
 from knowrl.knowledge.segment import PageBatch, build_segment
 from knowrl.knowledge.sources import iter_pages, resolve_kb
 from knowrl.knowledge.store import STORE_FILE
+from knowrl.pipeline.refs import DataRef, KnowledgeRef
 from knowrl.pipeline.runtime import StageContext
 from storage.datasets import DatasetTables
 from storage.knowledge import KnowledgeTables
@@ -39,11 +40,11 @@ def needed_titles(rows: list[dict[str, Any]]) -> dict[str, str]:
 UNCOVERED_FILE = "uncovered_questions.json"
 
 
-def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: StageContext) -> dict[str, Any]:
+def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: DataRef, ctx: StageContext) -> KnowledgeRef:
     kb = resolve_kb(cfg, ctx.paths.root / "hf-cache")
     store_key = hashlib.sha256(f"{kb.fingerprint}:{kb.format}:{cfg.passage_max_tokens}".encode()).hexdigest()[:16]
     tables = KnowledgeTables(ctx.warehouse)
-    rl_fp = data_ref["rl"]["fingerprint"]
+    rl_fp = data_ref.rl.fingerprint
     rows = DatasetTables(ctx.warehouse).rl_rows(rl_fp, split=None)
     needed = needed_titles(rows)
     lookup = set(needed) | {title_key(r["topic"]) for r in rows}
@@ -77,25 +78,24 @@ def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: dict[str, Any], ctx: Sta
         inputs={"kb": kb.fingerprint, "rl": rl_fp},
     )
     n_found = sum(coverage.values())
-    ref = {
-        "stage": "knowledge",
-        "fingerprint": store.artifact_id,
-        "artifact_id": store.artifact_id,
-        "path": str(store.path),
-        "store_key": store_key,
-        "source": str(kb.path),
-        "segments": len(segments),
-        "pages_indexed_now": new_pages,
-        "pages_total": len(found_keys),
-        "titles_needed": len(needed),
-        "titles_found": n_found,
-        "titles_missing": len(needed) - n_found,
-        "coverage": round(n_found / len(needed), 4) if needed else 1.0,
-        "missing_examples": tables.missing_titles(store_key, rl_fp, limit=10),
-        "questions": len(rows),
-        "questions_without_titles": len(uncovered),
-        "drop_questions_without_titles": cfg.drop_questions_without_titles,
-    }
+    ref = KnowledgeRef(
+        fingerprint=store.artifact_id,
+        artifact_id=store.artifact_id,
+        path=str(store.path),
+        store_key=store_key,
+        source=str(kb.path),
+        segments=len(segments),
+        pages_indexed_now=new_pages,
+        pages_total=len(found_keys),
+        titles_needed=len(needed),
+        titles_found=n_found,
+        titles_missing=len(needed) - n_found,
+        coverage=round(n_found / len(needed), 4) if needed else 1.0,
+        missing_examples=tables.missing_titles(store_key, rl_fp, limit=10),
+        questions=len(rows),
+        questions_without_titles=len(uncovered),
+        drop_questions_without_titles=cfg.drop_questions_without_titles,
+    )
     ctx.progress(
         f"knowledge: coverage {n_found}/{len(needed)} titles, {new_pages} pages indexed now; "
         f"{len(uncovered)}/{len(rows)} questions have none of their titles in the store"
@@ -162,21 +162,21 @@ def _write_store(
     (directory / STORE_FILE).write_text(json.dumps(manifest, indent=1))
 
 
-def rows_to_drop(ref: dict[str, Any], ctx: StageContext) -> set[str]:
+def rows_to_drop(ref: KnowledgeRef, ctx: StageContext) -> set[str]:
     """Row ids GRPO leaves out: questions without any title in the store, when the knowledge config says so."""
-    artifact = ctx.artifacts.open(ref["artifact_id"], stage="knowledge", verify=False)
+    artifact = ctx.artifacts.open(ref.artifact_id, stage="knowledge", verify=False)
     manifest = json.loads((artifact.path / STORE_FILE).read_text())
     if not manifest.get("drop_questions_without_titles"):
         return set()
     return set(json.loads((artifact.path / UNCOVERED_FILE).read_text()))
 
 
-def open_store(ref: dict[str, Any], ctx: StageContext) -> Any:
+def open_store(ref: KnowledgeRef, ctx: StageContext) -> Any:
     """The store a knowledge ref points to, verified against its manifest."""
     from knowrl.knowledge.dense import DenseIndex
     from knowrl.knowledge.store import KnowledgeStore
 
-    artifact = ctx.artifacts.open(ref["artifact_id"], stage="knowledge")
+    artifact = ctx.artifacts.open(ref.artifact_id, stage="knowledge")
     manifest = json.loads((artifact.path / STORE_FILE).read_text())
     dirs = [ctx.artifacts.open(seg, stage=SEGMENT_STAGE, verify=False).path for seg in manifest["segments"]]
     dense = None

@@ -7,6 +7,7 @@ from typing import Any
 
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe, load_recipe
+from knowrl.pipeline.refs import DataRef, GRPORef, StageRef, ref_from_dict
 from knowrl.pipeline.stages import UPSTREAM, StageSelectionError, select_stages
 from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
@@ -44,8 +45,9 @@ class RunPlan:
     def config(self, stage: str) -> dict[str, Any]:
         return self.recipe.stage_config(stage).model_dump(mode="json")
 
-    def upstream(self, stage: str, refs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return {name: refs[name] for name in UPSTREAM[stage] if name in refs}
+    def upstream(self, stage: str, refs: dict[str, StageRef]) -> dict[str, dict[str, Any]]:
+        """What a stage's task receives of the results before it: their JSON form (task parameters, cache keys)."""
+        return {name: refs[name].model_dump(mode="json") for name in UPSTREAM[stage] if name in refs}
 
     def needed_as_upstream(self, stage: str) -> bool:
         """Whether a selected stage after this one reads this stage's result (directly or not)."""
@@ -59,7 +61,7 @@ class RunPlan:
                     frontier.append(upstream)
         return stage in needed
 
-    def previous_ref(self, stage: str) -> dict[str, Any]:
+    def previous_ref(self, stage: str) -> StageRef:
         """The last completed result of a stage that is not selected, for the stages after it."""
         runs = StageRuns(open_warehouse(self.paths)).latest(stage, self.recipe.config_hash(stage))
         if runs is None:
@@ -67,12 +69,18 @@ class RunPlan:
                 f"stage {stage!r} is not selected and has no completed run with this recipe's {stage} config; "
                 f"add it to the stages to run (e.g. --stages {','.join(s for s in STAGES[: STAGES.index(stage) + 1])})"
             )
-        return runs["ref"]
+        return ref_from_dict(stage, runs["ref"])
 
-    def should_stop_after_data(self, data_ref: dict[str, Any] | None) -> bool:
+    def should_stop_after_data(self, data_ref: DataRef | None) -> bool:
         """Scheduled retraining: nothing to do when the RL data is a version already trained on."""
         if data_ref is None or "data" not in self.selected or not self.recipe.data.stop_when_unchanged:
             return False
         # The data task may be a cache hit, so compare with what the last completed training used.
         last = StageRuns(open_warehouse(self.paths)).latest("grpo")
-        return last is not None and last["ref"].get("inputs", {}).get("rl") == data_ref["rl"]["fingerprint"]
+        return last is not None and trained_on(last["ref"]) == data_ref.rl.fingerprint
+
+
+def trained_on(grpo_run_ref: dict[str, Any]) -> str | None:
+    """The RL data fingerprint a recorded GRPO run trained on."""
+    ref = ref_from_dict("grpo", grpo_run_ref)
+    return ref.inputs.get("rl") if isinstance(ref, GRPORef) else None

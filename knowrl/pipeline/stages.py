@@ -10,12 +10,14 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from knowrl import STAGES
 from knowrl.errors import ConfigError
+from knowrl.pipeline.refs import DataRef, StageRef, ref_from_dict
 
 # Packages whose source makes up each stage's behaviour. Shared modules (config, storage) are left
 # out on purpose: editing a docstring there should not retrain a 7B model.
@@ -60,18 +62,25 @@ def code_version(stage: str) -> str:
 _DATA_PART = {"knowledge": "rl", "sft": "coldstart", "grpo": "rl"}
 
 
-def input_fingerprint(stage: str, upstream_name: str, ref: dict[str, Any] | None) -> str | None:
-    if not ref:
+def input_fingerprint(stage: str, upstream_name: str, ref: StageRef | None) -> str | None:
+    if ref is None:
         return None
-    part = _DATA_PART.get(stage) if upstream_name == "data" else None
+    part = _DATA_PART.get(stage) if isinstance(ref, DataRef) else None
     if part:
-        return (ref.get(part) or {}).get("fingerprint")
-    return ref.get("fingerprint")
+        dataset = getattr(ref, part)
+        return dataset.fingerprint if dataset else None
+    return ref.fingerprint
 
 
-def cache_key(stage: str, config: dict[str, Any], upstream: dict[str, dict[str, Any]], extra: str = "") -> str:
-    """Hash of (stage, config, upstream fingerprints, code version, extra input fingerprint)."""
-    upstream_fps = {name: input_fingerprint(stage, name, upstream.get(name)) for name in UPSTREAM[stage]}
+def cache_key(
+    stage: str, config: dict[str, Any], upstream: Mapping[str, StageRef | Mapping[str, Any]], extra: str = ""
+) -> str:
+    """Hash of (stage, config, upstream fingerprints, code version, extra input fingerprint). `upstream`: the
+    upstream stages' results, typed or as their JSON (a task's parameters, a stored run)."""
+    upstream_fps = {
+        name: input_fingerprint(stage, name, ref_from_dict(name, upstream[name]) if upstream.get(name) else None)
+        for name in UPSTREAM[stage]
+    }
     payload = json.dumps(
         {"stage": stage, "config": config, "upstream": upstream_fps, "code": code_version(stage), "extra": extra},
         sort_keys=True,

@@ -15,7 +15,8 @@ from typing import Any
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe
 from knowrl.errors import KnowrlError
-from knowrl.pipeline.plan import RunPlan
+from knowrl.pipeline.plan import RunPlan, trained_on
+from knowrl.pipeline.refs import DataRef, StageRef, ref_from_dict
 from knowrl.pipeline.stages import UPSTREAM, cache_key, key_inputs
 from storage.stage_runs import StageRuns
 
@@ -28,9 +29,9 @@ class StageStatus:
     reason: str  # why it is not cached ("" when it is)
 
     @property
-    def ref(self) -> dict[str, Any] | None:
+    def ref(self) -> StageRef | None:
         run = self.cached or self.last
-        return run["ref"] if run else None
+        return ref_from_dict(self.stage, run["ref"]) if run else None
 
 
 def _why_not(stage: str, recipe: Recipe, last: dict[str, Any], missing: list[str]) -> str:
@@ -72,21 +73,21 @@ def stage_statuses(recipe: Recipe, runs: StageRuns) -> list[StageStatus]:
     return statuses
 
 
-def cached_run(plan: RunPlan, runs: StageRuns, has_result: Callable[[str], bool]) -> dict[str, dict[str, Any]] | None:
+def cached_run(plan: RunPlan, runs: StageRuns, has_result: Callable[[str], bool]) -> dict[str, StageRef] | None:
     """What a run of `plan` returns when every stage it would run is a cache hit, walking the stages as the flow
     does (flows/knowrl_flow.py: unselected stages' last results, the stop when the data is unchanged); None as
     soon as one stage would compute, or when the plan needs the orchestrator (a stage to refresh or to run on its
     deployment). `has_result(key)`: whether the orchestrator still holds the result cached under `key`."""
     if plan.refresh or plan.remote:
         return None
-    refs: dict[str, dict[str, Any]] = {}
+    refs: dict[str, StageRef] = {}
     for stage in STAGES:
         if stage not in plan.selected:
             if plan.needed_as_upstream(stage):
                 previous = runs.latest(stage, plan.recipe.config_hash(stage))
                 if previous is None:
                     return None  # the flow reports that it is missing
-                refs[stage] = previous["ref"]
+                refs[stage] = ref_from_dict(stage, previous["ref"])
             continue
         if runs.latest(stage, plan.recipe.config_hash(stage)) is None:
             return None  # never run with this config: no need to probe its inputs (hash files, ask the Hub)
@@ -95,9 +96,9 @@ def cached_run(plan: RunPlan, runs: StageRuns, has_result: Callable[[str], bool]
         run = runs.latest(stage, cache_key=key)
         if run is None or not has_result(key):
             return None
-        refs[stage] = run["ref"]
-        if stage == "data" and plan.recipe.data.stop_when_unchanged:
+        ref = refs[stage] = ref_from_dict(stage, run["ref"])
+        if isinstance(ref, DataRef) and plan.recipe.data.stop_when_unchanged:
             trained = runs.latest("grpo")
-            if trained is not None and trained["ref"].get("inputs", {}).get("rl") == run["ref"]["rl"]["fingerprint"]:
+            if trained is not None and trained_on(trained["ref"]) == ref.rl.fingerprint:
                 return refs  # the flow stops here: nothing to retrain
     return refs

@@ -14,6 +14,7 @@ import yaml
 
 from knowrl.config.stages import PublishConfig
 from knowrl.errors import ConfigError
+from knowrl.pipeline.refs import PublishRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.publish.card import build_card, redact_local_paths
 from knowrl.publish.gate import GateRefused, check_gate
@@ -34,9 +35,10 @@ def _bundle(directory: Path, model_dir: Path, card_text: str, chart: Path | None
 
 
 def run_publish_stage(
-    cfg: PublishConfig, refs: dict[str, dict[str, Any]], ctx: StageContext, recipe: dict[str, Any]
-) -> dict[str, Any]:
-    comparison = refs["evaluate"]["comparison"]
+    cfg: PublishConfig, refs: dict[str, Any], ctx: StageContext, recipe: dict[str, Any]
+) -> PublishRef:
+    data, sft, grpo, evaluate = refs["data"], refs["sft"], refs["grpo"], refs["evaluate"]
+    comparison = evaluate.comparison
     violations = check_gate(cfg.gate, comparison)
     if violations and not cfg.force:
         raise GateRefused(
@@ -50,8 +52,8 @@ def run_publish_stage(
             f"publish.dry_run=false but ${cfg.token_env} is not set: set {cfg.token_env} to a Hub token with write "
             f"access to {cfg.repo_id}, or set publish.dry_run=true to only write the bundle"
         )
-    model_dir = trained_model_dir(ctx, refs["grpo"], "merged" if cfg.push == "merged" else "adapter")
-    evaluation = artifact_dir(ctx, refs["evaluate"])
+    model_dir = trained_model_dir(ctx, grpo, "merged" if cfg.push == "merged" else "adapter")
+    evaluation = artifact_dir(ctx, evaluate)
     report_md = (evaluation / "report.md").read_text()
     recipe = redact_local_paths(recipe)  # the card is public: no folder of this machine in it
     card = build_card(
@@ -61,16 +63,16 @@ def run_publish_stage(
         datasets=[recipe["data"]["rl_source"], recipe["data"].get("coldstart_source") or ""],
         recipe_name=recipe.get("name", "recipe"),
         recipe_yaml=yaml.safe_dump(recipe, sort_keys=False),
-        data=redact_local_paths(refs["data"]),
+        data=redact_local_paths(data.model_dump(mode="json")),
         comparison=comparison,
         report_md=report_md,
         push=cfg.push,
     )
     lineage = {
-        "data": refs["data"]["fingerprint"],
-        "sft": refs["sft"]["fingerprint"],
-        "grpo": refs["grpo"]["fingerprint"],
-        "evaluate": refs["evaluate"]["fingerprint"],
+        "data": data.fingerprint,
+        "sft": sft.fingerprint,
+        "grpo": grpo.fingerprint,
+        "evaluate": evaluate.fingerprint,
         "gate_violations_forced": violations,
     }
     chart = evaluation / "grades.png"
@@ -78,29 +80,28 @@ def run_publish_stage(
         "publish",
         lambda d: _bundle(d, model_dir, str(card), chart, lineage),
         config=cfg.model_dump(mode="json"),
-        inputs={"grpo": refs["grpo"]["fingerprint"]},
+        inputs={"grpo": grpo.fingerprint},
     )
     tag = f"{cfg.tag_prefix}{bundle.artifact_id[:12]}"
-    ref: dict[str, Any] = {
-        "stage": "publish",
-        "fingerprint": bundle.artifact_id,
-        "artifact_id": bundle.artifact_id,
-        "bundle_path": str(bundle.path),
-        "repo_id": cfg.repo_id,
-        "pushed": False,
-        "url": None,
-        "tag": tag,
-        "gate_violations": violations,
-    }
+    ref = PublishRef(
+        fingerprint=bundle.artifact_id,
+        artifact_id=bundle.artifact_id,
+        bundle_path=str(bundle.path),
+        repo_id=cfg.repo_id,
+        pushed=False,
+        url=None,
+        tag=tag,
+        gate_violations=violations,
+    )
     if cfg.dry_run or not token:
         ctx.progress(f"publish: not pushing (dry_run is set); the exact bundle is at {bundle.path}", 1.0)
     else:
         ctx.progress(f"publish: pushing {bundle.path} to {cfg.repo_id}", 0.5)
         # The bundle as it is, less the artifact manifest (our store's bookkeeping, not the model's): no copy of
         # the merged weights is made just to leave one file out.
-        message = f"knowrl: publish {refs['grpo']['fingerprint'][:12]}"
+        message = f"knowrl: publish {grpo.fingerprint[:12]}"
         result = push_folder(bundle.path, cfg.repo_id, token, cfg.private, tag, message, leave_out=(MANIFEST,))
-        ref.update(pushed=True, url=result.url, commit=result.commit)
+        ref = ref.model_copy(update={"pushed": True, "url": result.url, "commit": result.commit})
         ctx.progress(f"publish: pushed {cfg.repo_id} commit {result.commit[:12]}, tag {tag}", 1.0)
-    Publications(ctx.warehouse).record(ref, refs["grpo"]["fingerprint"], comparison)
+    Publications(ctx.warehouse).record(ref.model_dump(mode="json"), grpo.fingerprint, comparison)
     return ref

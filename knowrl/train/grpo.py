@@ -10,6 +10,7 @@ from knowrl.config.stages import GRPOStageConfig
 from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.knowledge.stage import open_store, rows_to_drop
 from knowrl.method.prompts import chat_messages
+from knowrl.pipeline.refs import DataRef, GRPORef, KnowledgeRef, SFTRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
@@ -38,7 +39,7 @@ def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None, drop: set[str] |
     ]
 
 
-def build_scorer(cfg: GRPOStageConfig, knowledge_ref: dict[str, Any], ctx: StageContext) -> RewardScorer:
+def build_scorer(cfg: GRPOStageConfig, knowledge_ref: KnowledgeRef, ctx: StageContext) -> RewardScorer:
     # One DuckDB writer: under a multi-GPU launch only rank 0 caches judge calls (the others call through).
     cache = LLMCache(ctx.warehouse) if is_main_rank() else None
     return RewardScorer(
@@ -84,25 +85,28 @@ def keep_prompts_that_fit(rows: list[dict[str, Any]], tokenizer: Any, limit: int
 
 def run_grpo_stage(
     cfg: GRPOStageConfig,
-    refs: dict[str, dict[str, Any]],
+    refs: dict[str, Any],
     ctx: StageContext,
     code_version: str,
     extra_callbacks: list[Any] | None = None,
-) -> dict[str, Any]:
+) -> GRPORef | None:
     configure_threads()
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    rl_fp = refs["data"]["rl"]["fingerprint"]
-    sft_path = model_dir(ctx, refs["sft"])  # downloaded into this worker's cache when another worker trained it
-    drop = rows_to_drop(refs["knowledge"], ctx)
+    data: DataRef = refs["data"]
+    sft: SFTRef = refs["sft"]
+    knowledge: KnowledgeRef = refs["knowledge"]
+    rl_fp = data.rl.fingerprint
+    sft_path = model_dir(ctx, sft)  # downloaded into this worker's cache when another worker trained it
+    drop = rows_to_drop(knowledge, ctx)
     if drop:
         ctx.progress(f"grpo: leaving out {len(drop)} questions without any title in the knowledge store", None)
     rows = grpo_rows(ctx, rl_fp, cfg.limit_rows, drop)
     if not rows:
         raise ValueError(f"RL set {rl_fp} has no training rows")
-    inputs = {"rl": rl_fp, "sft": refs["sft"]["fingerprint"], "knowledge": refs["knowledge"]["fingerprint"]}
+    inputs = {"rl": rl_fp, "sft": sft.fingerprint, "knowledge": knowledge.fingerprint}
     run = start_run("grpo", cfg.model_dump(mode="json"), inputs, code_version, ctx)
     run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
     if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
@@ -114,7 +118,7 @@ def run_grpo_stage(
         ctx.progress(f"grpo: left out {too_long} prompts longer than max_prompt_tokens={cfg.max_prompt_tokens}", None)
     if not rows:
         raise ValueError(f"every prompt is longer than grpo.max_prompt_tokens={cfg.max_prompt_tokens}; raise it")
-    scorer = build_scorer(cfg, refs["knowledge"], ctx)
+    scorer = build_scorer(cfg, knowledge, ctx)
     reward_log = RewardLog()
     reward_funcs, _ = build_reward_functions(cfg.rewards, scorer, reward_log)
     model = AutoModelForCausalLM.from_pretrained(sft_path)
@@ -140,7 +144,7 @@ def run_grpo_stage(
     )
     result, train_s = run_trainer(trainer, resume, log_cb)
     if not trainer.accelerator.is_main_process:
-        return {}  # rank 0 saves the artifact and returns the reference
+        return None  # rank 0 saves the artifact and returns the reference
     rewards = logs.series(run_key, "reward")
     half = max(1, len(rewards) // 2)
     metrics = {
@@ -183,17 +187,16 @@ def run_grpo_stage(
         f"{metrics['reward_second_half']} (second half)",
         1.0,
     )
-    return {
-        "stage": "grpo",
-        "fingerprint": artifact.artifact_id,
-        "artifact_id": artifact.artifact_id,
-        "model_path": str(artifact.path / "merged"),
-        "adapter_path": str(artifact.path / "adapter"),
-        "curves_png": str(artifact.path / "curves.png"),
-        "run_key": run_key,
-        "inputs": inputs,
-        "metrics": metrics,
-    }
+    return GRPORef(
+        fingerprint=artifact.artifact_id,
+        artifact_id=artifact.artifact_id,
+        model_path=str(artifact.path / "merged"),
+        adapter_path=str(artifact.path / "adapter"),
+        curves_png=str(artifact.path / "curves.png"),
+        run_key=run_key,
+        inputs=inputs,
+        metrics=metrics,
+    )
 
 
 def _mean(values: list[float]) -> float | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from knowrl import resources
+from knowrl.pipeline.refs import StageRef, dump_refs, ref_from_dict, refs_from_dicts
 
 
 def gpus_to_launch(deepspeed: str | None) -> int:
@@ -51,14 +52,15 @@ def launch_command(spec: Path, out: Path, processes: int, deepspeed: str) -> lis
 
 def run_distributed(
     stage: str, config: dict[str, Any], upstream: dict[str, Any], code_version: str, processes: int, deepspeed: str
-) -> dict[str, Any]:
+) -> StageRef:
     with tempfile.TemporaryDirectory(prefix=f"knowrl-{stage}-") as tmp:
         spec, out = Path(tmp) / "spec.json", Path(tmp) / "ref.json"
-        spec.write_text(json.dumps({"stage": stage, "config": config, "upstream": upstream, "code": code_version}))
+        payload = {"stage": stage, "config": config, "upstream": dump_refs(upstream), "code": code_version}
+        spec.write_text(json.dumps(payload))
         subprocess.run(launch_command(spec, out, processes, deepspeed), check=True)
         if not out.exists():
             raise RuntimeError(f"distributed {stage} run ended without a result; see the launcher's output above")
-        return json.loads(out.read_text())
+        return ref_from_dict(stage, json.loads(out.read_text()))
 
 
 def _run_here(
@@ -83,7 +85,7 @@ def run_training_stage(
     ctx: Any,
     deepspeed: str | None,
     extra_callbacks: list[Any] | None = None,
-) -> dict[str, Any]:
+) -> StageRef:
     """Run SFT or GRPO: under `accelerate launch`, one process per GPU, with several GPUs and a ZeRO config; in
     this process otherwise (CPU, one GPU). `extra_callbacks` (failure drills) apply in this process only."""
     from knowrl.pipeline.stages import code_version
@@ -98,9 +100,10 @@ def main(spec_path: str, out_path: str) -> None:
     from knowrl.pipeline.runtime import StageContext
 
     spec = json.loads(Path(spec_path).read_text())
-    ref = _run_here(spec["stage"], spec["config"], spec["upstream"], StageContext.from_env(), spec["code"], None)
+    upstream = refs_from_dicts(spec["upstream"])
+    ref = _run_here(spec["stage"], spec["config"], upstream, StageContext.from_env(), spec["code"], None)
     if int(os.environ.get("RANK", "0")) == 0:
-        Path(out_path).write_text(json.dumps(ref))
+        Path(out_path).write_text(json.dumps(ref.model_dump(mode="json")))
 
 
 if __name__ == "__main__":

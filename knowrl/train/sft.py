@@ -8,6 +8,7 @@ from typing import Any
 from knowrl.config.stages import SFTStageConfig
 from knowrl.method.prompts import chat_messages
 from knowrl.models import resolve_model
+from knowrl.pipeline.refs import DataRef, SFTRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
@@ -42,19 +43,19 @@ def sft_args(cfg: SFTStageConfig, run_dir: Any) -> dict[str, Any]:
 
 def run_sft_stage(
     cfg: SFTStageConfig,
-    data_ref: dict[str, Any],
+    data_ref: DataRef,
     ctx: StageContext,
     code_version: str,
     extra_callbacks: list[Any] | None = None,
-) -> dict[str, Any]:
+) -> SFTRef | None:
     configure_threads()
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    if not data_ref.get("coldstart"):
+    if not data_ref.coldstart:
         raise ValueError("the sft stage needs a cold-start set: set data.coldstart_source in the recipe")
-    coldstart_fp = data_ref["coldstart"]["fingerprint"]
+    coldstart_fp = data_ref.coldstart.fingerprint
     base = resolve_model(cfg.base_model, ctx.paths.models, cfg.revision)
     rows, probe = sft_rows(ctx, coldstart_fp, cfg.limit_rows)
     if not rows:
@@ -88,7 +89,7 @@ def run_sft_stage(
     ctx.progress(f"sft: {len(rows)} conversations, base {base.name}, run {run_dir}", 0.0)
     result, train_s = run_trainer(trainer, resume, log_cb)
     if not trainer.accelerator.is_main_process:
-        return {}  # rank 0 saves the artifact and returns the reference
+        return None  # rank 0 saves the artifact and returns the reference
     after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
     tokens = int(max((h.get("num_tokens", 0) for h in trainer.state.log_history), default=0))
     metrics = {
@@ -115,15 +116,14 @@ def run_sft_stage(
     )
     clear_run_dir(run_dir)
     ctx.progress(f"sft: done in {train_s:.1f}s, format share {before} -> {after}", 1.0)
-    return {
-        "stage": "sft",
-        "fingerprint": artifact.artifact_id,
-        "artifact_id": artifact.artifact_id,
-        "model_path": str(artifact.path / "merged"),
-        "adapter_path": str(artifact.path / "adapter"),
-        "base_model_path": str(base),
-        "base_model": cfg.base_model,
-        "base_model_revision": cfg.revision,
-        "run_key": run_key,
-        "metrics": metrics,
-    }
+    return SFTRef(
+        fingerprint=artifact.artifact_id,
+        artifact_id=artifact.artifact_id,
+        model_path=str(artifact.path / "merged"),
+        adapter_path=str(artifact.path / "adapter"),
+        base_model_path=str(base),
+        base_model=cfg.base_model,
+        base_model_revision=cfg.revision,
+        run_key=run_key,
+        metrics=metrics,
+    )

@@ -136,7 +136,9 @@ def run_library(stages: list[str], recipe_path: str, overrides: list[str]) -> No
     recipe = load_recipe(recipe_path, overrides)
     ctx = StageContext.from_env()
     refs_path = ctx.paths.root / REFS_FILE
-    refs: dict[str, Any] = json.loads(refs_path.read_text()) if refs_path.exists() else {}
+    from knowrl.pipeline.refs import dump_refs, refs_from_dicts
+
+    refs: dict[str, Any] = refs_from_dicts(json.loads(refs_path.read_text())) if refs_path.exists() else {}
     for stage in stages:
         if stage in refs:
             continue
@@ -158,8 +160,8 @@ def run_library(stages: list[str], recipe_path: str, overrides: list[str]) -> No
             refs[stage] = run_grpo_stage(recipe.grpo, refs, ctx, code_version("grpo"))
         else:
             raise SystemExit(f"the library route runs data, knowledge, sft and grpo, not {stage!r}")
-        refs_path.write_text(json.dumps(refs, default=str))
-    print(json.dumps(refs, default=str))
+        refs_path.write_text(json.dumps(dump_refs(refs)))
+    print(json.dumps(dump_refs(refs)))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,7 @@ from knowrl_cli.main import app
 from storage import Paths, Warehouse, open_warehouse
 from storage.stage_runs import StageRuns
 from tests.conftest import REPO_ROOT
+from tests.support.refs import made_up_ref
 
 DEMO = str(REPO_ROOT / "recipes" / "demo.yaml")
 
@@ -55,8 +56,7 @@ def test_status_reports_the_stages_a_run_would_reuse(home: Path) -> None:
     recipe = load_recipe(DEMO)
     config = recipe.data.model_dump(mode="json")
     paths = Paths.from_env()
-    counts = {"n_read": 3, "n_accepted": 3, "n_quarantined": 0, "is_new_version": True}
-    ref = {"fingerprint": "f" * 16, "rl": {"fingerprint": "r", **counts}, "coldstart": {"fingerprint": "c", **counts}}
+    ref = made_up_ref("data", "f" * 16, rl="r", coldstart="c")
     key = cache_key("data", config, {}, key_inputs("data", config))
     StageRuns(open_warehouse(paths)).record("data", key, hash_config(config), ref)
     gone = CliRunner().invoke(app, ["status", "--recipe", "demo"])

@@ -10,10 +10,12 @@ from prefect import flow
 from prefect.states import Completed, Failed
 
 from knowrl.errors import BackendError, ConfigError, InputError
+from knowrl.pipeline.refs import PublishRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.pipeline.stages import cache_key
 from storage.stage_runs import StageRuns
 from tasks.common import finish, result_storage, retry_on_io, stage_task
+from tests.support.refs import made_up_ref
 
 
 @pytest.mark.parametrize(
@@ -45,16 +47,16 @@ def test_the_recorded_run_has_the_key_prefect_cached_under(prefect_harness, home
     bodies: list[str] = []
 
     @stage_task("publish", retries=0)
-    def fake_publish(config: dict, upstream: dict) -> dict:
+    def fake_publish(config: dict, upstream: dict) -> PublishRef:
         bodies.append("ran")
-        ref = {"stage": "publish", "fingerprint": "bundle-1"}
+        ref = PublishRef.model_validate(made_up_ref("publish", "bundle-1"))
         return finish("publish", StageContext.from_env(), config, upstream, ref, "# published")
 
     config = {"repo_id": "org/model", "token_env": "KNOWRL_PUBLISH_TOKEN"}
-    upstream = {"grpo": {"fingerprint": "grpo-1"}}
+    upstream = {"grpo": made_up_ref("grpo", "grpo-1")}
 
     @flow
-    def twice() -> list[dict]:
+    def twice() -> list[PublishRef]:
         options = {"result_storage": result_storage()}
         return [fake_publish.with_options(**options)(config=config, upstream=upstream) for _ in range(2)]
 

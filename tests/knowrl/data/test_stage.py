@@ -19,14 +19,14 @@ CS_FILE = SHARED_DATA / "knowrl-train-data" / "knowrl_coldstart.json"
 @pytest.mark.skipif(not RL_FILE.exists(), reason="../shared/data is not beside this checkout")
 def test_real_knowrl_files_load_with_zero_quarantined(ctx) -> None:
     ref = run_data_stage(DataConfig(rl_source=str(RL_FILE), coldstart_source=str(CS_FILE)), ctx)
-    assert (ref["rl"]["n_read"], ref["rl"]["n_accepted"], ref["rl"]["n_quarantined"]) == (3177, 3177, 0)
-    assert (ref["coldstart"]["n_read"], ref["coldstart"]["n_accepted"], ref["coldstart"]["n_quarantined"]) == (
+    assert (ref.rl.n_read, ref.rl.n_accepted, ref.rl.n_quarantined) == (3177, 3177, 0)
+    assert (ref.coldstart.n_read, ref.coldstart.n_accepted, ref.coldstart.n_quarantined) == (
         1798,
         1798,
         0,
     )
-    assert ref["rl"]["n_train"] + ref["rl"]["n_heldout"] == 3177 and ref["rl"]["n_heldout"] > 0
-    rows = DatasetTables(ctx.warehouse).rl_rows(ref["rl"]["fingerprint"], split=None)
+    assert ref.rl.n_train + ref.rl.n_heldout == 3177 and ref.rl.n_heldout > 0
+    rows = DatasetTables(ctx.warehouse).rl_rows(ref.rl.fingerprint, split=None)
     assert all(r["titles"] and r["answers"] for r in rows)
 
 
@@ -48,8 +48,8 @@ def test_malformed_rows_are_quarantined_with_reasons(ctx, tmp_path: Path) -> Non
     path = tmp_path / "rl.jsonl"
     _write_malformed(path)
     ref = run_data_stage(DataConfig(rl_source=str(path), min_accepted_share=0.2), ctx)
-    assert (ref["rl"]["n_read"], ref["rl"]["n_accepted"], ref["rl"]["n_quarantined"]) == (8, 2, 6)
-    reasons = {q["source_row"]: q["reason"] for q in DatasetTables(ctx.warehouse).quarantine(ref["rl"]["load_id"])}
+    assert (ref.rl.n_read, ref.rl.n_accepted, ref.rl.n_quarantined) == (8, 2, 6)
+    reasons = {q["source_row"]: q["reason"] for q in DatasetTables(ctx.warehouse).quarantine(ref.rl.load_id)}
     assert reasons[1].startswith("invalid JSON")
     assert reasons[2] == "missing field 'question'"
     assert reasons[3] == "empty field 'answers'"
@@ -63,18 +63,18 @@ def test_same_source_twice_is_idempotent_and_new_revision_adds_a_version(ctx, tm
     _write_malformed(path)
     first = run_data_stage(DataConfig(rl_source=str(path), min_accepted_share=0.2), ctx)
     again = run_data_stage(DataConfig(rl_source=str(path), min_accepted_share=0.2), ctx)
-    assert again["rl"]["fingerprint"] == first["rl"]["fingerprint"] and first["rl"]["is_new_version"]
-    assert not again["rl"]["is_new_version"]
+    assert again.rl.fingerprint == first.rl.fingerprint and first.rl.is_new_version
+    assert not again.rl.is_new_version
     tables = DatasetTables(ctx.warehouse)
-    assert len(tables.rl_rows(first["rl"]["fingerprint"], split=None)) == 2
+    assert len(tables.rl_rows(first.rl.fingerprint, split=None)) == 2
     with path.open("a") as handle:
         handle.write(
             json.dumps({"question": "Who discovered penicillin?", "answers": "Fleming", "title": "Penicillin"}) + "\n"
         )
     newer = run_data_stage(DataConfig(rl_source=str(path), min_accepted_share=0.2), ctx)
-    assert newer["rl"]["is_new_version"] and newer["rl"]["fingerprint"] != first["rl"]["fingerprint"]
-    assert len(tables.rl_rows(newer["rl"]["fingerprint"], split=None)) == 3
-    assert len(tables.rl_rows(first["rl"]["fingerprint"], split=None)) == 2  # the old version is intact
+    assert newer.rl.is_new_version and newer.rl.fingerprint != first.rl.fingerprint
+    assert len(tables.rl_rows(newer.rl.fingerprint, split=None)) == 3
+    assert len(tables.rl_rows(first.rl.fingerprint, split=None)) == 2  # the old version is intact
     assert [h["is_new_version"] for h in tables.history()] == [True, False, True]
 
 
@@ -89,7 +89,7 @@ def test_parquet_and_directory_sources(ctx, tmp_path: Path) -> None:
         folder / "part.parquet",
     )
     ref = run_data_stage(DataConfig(rl_source=str(folder)), ctx)
-    assert ref["rl"]["n_accepted"] == 1
+    assert ref.rl.n_accepted == 1
 
 
 def test_split_is_deterministic_by_seed() -> None:
@@ -128,9 +128,9 @@ def test_alphanumeric_dedupe_key_catches_punctuation_variants(ctx, tmp_path: Pat
         + json.dumps({"question": "When was 'The Joker' written?", "answers": "1973", "title": "The Joker"})
         + "\n"
     )
-    assert run_data_stage(DataConfig(rl_source=str(path)), ctx)["rl"]["n_quarantined"] == 0
+    assert run_data_stage(DataConfig(rl_source=str(path)), ctx).rl.n_quarantined == 0
     cfg = DataConfig(rl_source=str(path), rules=DataRules(dedupe_key="alphanumeric"))
-    assert run_data_stage(cfg, ctx)["rl"]["n_quarantined"] == 1
+    assert run_data_stage(cfg, ctx).rl.n_quarantined == 1
 
 
 def _rl_rows(n_good: int, n_bad: int) -> str:
@@ -166,7 +166,7 @@ def test_accepted_share_under_the_floor_fails(ctx, tmp_path: Path) -> None:
         DataQualityError, match=r"2 of 5 rows accepted \(40%\).*min_accepted_share=0.5.*'question' \(3 rows\)"
     ):
         run_data_stage(DataConfig(rl_source=str(path)), ctx)
-    assert run_data_stage(DataConfig(rl_source=str(path), min_accepted_share=0.4), ctx)["rl"]["n_accepted"] == 2
+    assert run_data_stage(DataConfig(rl_source=str(path), min_accepted_share=0.4), ctx).rl.n_accepted == 2
 
 
 def test_binary_jsonl_names_the_file_and_byte(ctx, tmp_path: Path) -> None:

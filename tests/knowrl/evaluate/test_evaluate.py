@@ -14,8 +14,10 @@ from knowrl.evaluate.scoring import boxed_content, extract_integer, extract_lett
 from knowrl.evaluate.stage import run_evaluate_stage
 from knowrl.judges import CallStats, build_judge
 from knowrl.judges.base import Grade
+from knowrl.pipeline.refs import SFTRef
 from knowrl.publish.gate import GateConfigError, check_gate
 from tests.conftest import DEMO, SHARED_DATA
+from tests.support.refs import made_up_ref
 
 TRUTHFULQA = SHARED_DATA / "eval" / "truthfulqa" / "TruthfulQA_sample.csv"
 
@@ -192,23 +194,23 @@ def test_evaluate_stage_compares_three_models_stores_and_reports(ctx, tiny_model
     )
     # One trained model artifact on both trained sides (as a worker receives it: named by id, opened from the store).
     trained = ctx.artifacts.write("sft", lambda d: shutil.copytree(tiny_model_dir, d / "merged"))
-    model = {"stage": "sft", "artifact_id": trained.artifact_id, "fingerprint": trained.artifact_id}
-    refs = {"sft": {**model, "base_model_path": str(tiny_model_dir)}, "grpo": model}
+    model = made_up_ref("sft", trained.artifact_id)
+    refs = {"sft": SFTRef.model_validate({**model, "base_model_path": str(tiny_model_dir)}), "grpo": SFTRef(**model)}
     ref = run_evaluate_stage(cfg, refs, ctx)
-    assert set(ref["comparison"]) == {"simpleqa", "truthfulqa", "gpqa", "aime"}
-    row = ref["comparison"]["simpleqa"]["metrics"]["incorrect_rate"]
+    assert set(ref.comparison) == {"simpleqa", "truthfulqa", "gpqa", "aime"}
+    row = ref.comparison["simpleqa"]["metrics"]["incorrect_rate"]
     assert {row["base"], row["sft"], row["grpo"]} == {row["base"]}  # one model on three sides
     assert row["grpo-sft"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0}
-    report = Path(ref["report_path"]).read_text()
-    assert "| simpleqa | incorrect_rate |" in report and "GRPO - SFT" in report and ref["summary"] in report
-    assert "simpleqa: incorrect" in ref["summary"] and "no fewer wrong answers than SFT" in ref["summary"]
-    assert Path(ref["chart_path"]).stat().st_size > 1000
+    report = Path(ref.report_path).read_text()
+    assert "| simpleqa | incorrect_rate |" in report and "GRPO - SFT" in report and ref.summary in report
+    assert "simpleqa: incorrect" in ref.summary and "no fewer wrong answers than SFT" in ref.summary
+    assert Path(ref.chart_path).stat().st_size > 1000
     with ctx.warehouse.connect() as con:
         rows = con.execute("SELECT benchmark, count(*) FROM eval_items GROUP BY benchmark ORDER BY 1").fetchall()
     # Two models (the base folder, and the one trained artifact on two sides): two sets of rows, not three.
     assert rows == [("aime", 10), ("gpqa", 12), ("simpleqa", 8), ("truthfulqa", 10)]
     again = run_evaluate_stage(cfg, refs, ctx)
-    assert again["cache_hits"] == 12 and again["comparison"] == ref["comparison"]
+    assert again.cache_hits == 12 and again.comparison == ref.comparison
 
 
 def test_hub_benchmark_keeps_the_real_loading_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,11 +60,11 @@ def data_ref(ctx, tmp_path: Path):
 def test_knowrl_sqlite_import_scoped_by_normalised_titles(ctx, tmp_path: Path, data_ref) -> None:
     kb = _sqlite_kb(tmp_path / "kb.db")
     ref = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
-    assert (ref["titles_needed"], ref["titles_found"]) == (5, 3)
-    assert sorted(ref["missing_examples"]) == ["Edmund Hillary", "Empty Page"]
+    assert (ref.titles_needed, ref.titles_found) == (5, 3)
+    assert sorted(ref.missing_examples) == ["Edmund Hillary", "Empty Page"]
     tables = KnowledgeTables(ctx.warehouse)
     # The KnowRL DB's own passages are kept as they are.
-    assert tables.passages(ref["store_key"], "mount everest") == PAGES["Mount Everest"]
+    assert tables.passages(ref.store_key, "mount everest") == PAGES["Mount Everest"]
     with ctx.warehouse.connect() as con:
         reasons = con.execute("SELECT title, reason FROM knowledge_quarantine").fetchall()
     assert reasons == [("Empty Page", "empty page text")]
@@ -87,14 +87,14 @@ def test_questions_without_any_title_are_counted_and_can_be_dropped(ctx, tmp_pat
     con.commit()
     con.close()
     kept = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data, ctx)
-    assert (kept["questions"], kept["questions_without_titles"]) == (4, 1)
+    assert (kept.questions, kept.questions_without_titles) == (4, 1)
     assert rows_to_drop(kept, ctx) == set()
     store = open_store(kept, ctx)
     assert store.search("joined title", ["Per Question", "Key", "Per Question;Key"], k=1).passages  # topic key
     dropped = run_knowledge_stage(KnowledgeConfig(source=str(kb), drop_questions_without_titles=True), data, ctx)
-    assert dropped["fingerprint"] != kept["fingerprint"]  # GRPO re-runs when the option changes
+    assert dropped.fingerprint != kept.fingerprint  # GRPO re-runs when the option changes
     drop = rows_to_drop(dropped, ctx)
-    questions = [r["question"] for r in grpo_rows(ctx, data["rl"]["fingerprint"], None, drop)]
+    questions = [r["question"] for r in grpo_rows(ctx, data.rl.fingerprint, None, drop)]
     assert len(drop) == 1 and "What is a quasar?" not in questions and len(questions) == 3
 
 
@@ -126,8 +126,8 @@ def test_parquet_dump_import_with_passage_splitting(ctx, tmp_path: Path, data_re
         dump,
     )
     ref = run_knowledge_stage(KnowledgeConfig(source=str(dump), passage_max_tokens=40), data_ref, ctx)
-    assert ref["titles_found"] == 1 and ref["pages_total"] == 1
-    passages = KnowledgeTables(ctx.warehouse).passages(ref["store_key"], "mount everest")
+    assert ref.titles_found == 1 and ref.pages_total == 1
+    passages = KnowledgeTables(ctx.warehouse).passages(ref.store_key, "mount everest")
     assert len(passages) >= 4 and all(len(p.split()) <= 40 for p in passages)
     assert passages[-1] == "A second paragraph about the summit."
 
@@ -142,7 +142,7 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
     kb = _sqlite_kb(tmp_path / "kb.db")
     first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
     again = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
-    assert again["pages_indexed_now"] == 0 and again["fingerprint"] == first["fingerprint"]
+    assert again.pages_indexed_now == 0 and again.fingerprint == first.fingerprint
     bigger = _rl_file(
         tmp_path,
         [
@@ -153,7 +153,7 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
     )
     newer = run_data_stage(DataConfig(rl_source=str(bigger)), ctx)
     # Same titles, new data version: nothing new to index.
-    assert run_knowledge_stage(KnowledgeConfig(source=str(kb)), newer, ctx)["pages_indexed_now"] == 0
+    assert run_knowledge_stage(KnowledgeConfig(source=str(kb)), newer, ctx).pages_indexed_now == 0
     con = sqlite3.connect(kb)
     con.execute("INSERT INTO documents VALUES ('Yak', 'Yaks live in the Himalayas.')")
     con.commit()
@@ -163,18 +163,18 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
         KnowledgeConfig(source=str(kb)), run_data_stage(DataConfig(rl_source=str(added)), ctx), ctx
     )
     # The KB file changed, so this is a new store key: it imports the pages this data needs.
-    assert ref["pages_indexed_now"] == 2
+    assert ref.pages_indexed_now == 2
 
 
 def test_new_titles_add_a_segment_and_old_segments_are_reused(ctx, tmp_path: Path) -> None:
     kb = _sqlite_kb(tmp_path / "kb.db")
     one = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, [("Where do zebras live?", "Zebra")]))), ctx)
     first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), one, ctx)
-    assert (first["pages_indexed_now"], first["segments"]) == (1, 1)
+    assert (first.pages_indexed_now, first.segments) == (1, 1)
     two_rows = [("Where do zebras live?", "Zebra"), ("What is the closest star?", "Alpha Centauri")]
     two = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, two_rows))), ctx)
     second = run_knowledge_stage(KnowledgeConfig(source=str(kb)), two, ctx)
-    assert (second["pages_indexed_now"], second["segments"], second["pages_total"]) == (1, 2, 2)
+    assert (second.pages_indexed_now, second.segments, second.pages_total) == (1, 2, 2)
     store = open_store(second, ctx)
     assert store.search("stripes", ["Zebra"], 1).passages[0].title == "Zebra"
     assert store.search("closest star", ["Alpha Centauri"], 1).passages[0].title == "Alpha Centauri"

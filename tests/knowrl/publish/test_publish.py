@@ -10,11 +10,13 @@ import yaml
 from knowrl.config.recipe import load_recipe
 from knowrl.config.stages import PublishConfig
 from knowrl.evaluate.report import grade_chart, markdown_report
+from knowrl.pipeline.refs import refs_from_dicts
 from knowrl.publish.card import redact_local_paths
 from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
 from knowrl.publish.stage import run_publish_stage
 from tests.conftest import REPO_ROOT
 from tests.support.hub_server import LocalHubServer
+from tests.support.refs import dataset_part, made_up_ref
 
 TOKEN = "hf_test_token_that_must_never_be_written_123"
 
@@ -62,27 +64,17 @@ def refs(ctx, tiny_model_dir: Path) -> dict:
 
     grpo = ctx.artifacts.write("grpo", trained)
     evaluate = ctx.artifacts.write("evaluate", evaluation)
-    return {
-        "data": {
-            "fingerprint": "datafp",
-            "rl": {
-                "source": "zjunlp/KnowRL-Train-Data",
-                "revision": "abc123",
-                "fingerprint": "rlfp",
-                "n_accepted": 3177,
-                "n_quarantined": 0,
-            },
-            "coldstart": None,
-        },
-        "sft": {"fingerprint": "sftfp"},
-        "grpo": {"stage": "grpo", "fingerprint": grpo.artifact_id, "artifact_id": grpo.artifact_id},
-        "evaluate": {
-            "stage": "evaluate",
-            "fingerprint": evaluate.artifact_id,
-            "artifact_id": evaluate.artifact_id,
-            "comparison": COMPARISON,
-        },
-    }
+    rl = dataset_part(
+        "rlfp", source="zjunlp/KnowRL-Train-Data", revision="abc123", n_read=3177, n_accepted=3177, n_quarantined=0
+    )
+    return refs_from_dicts(
+        {
+            "data": {"stage": "data", "fingerprint": "datafp", "rl": rl, "coldstart": None},
+            "sft": made_up_ref("sft", "sftfp"),
+            "grpo": made_up_ref("grpo", grpo.artifact_id),
+            "evaluate": {**made_up_ref("evaluate", evaluate.artifact_id), "comparison": COMPARISON},
+        }
+    )
 
 
 def _recipe() -> dict:
@@ -97,7 +89,7 @@ def test_gate_names_the_metric_and_force_overrides(ctx, refs) -> None:
     with pytest.raises(GateRefused, match=r"gpqa\.accuracy.*publish\.force=true"):
         run_publish_stage(cfg, refs, ctx, _recipe())
     forced = run_publish_stage(cfg.model_copy(update={"force": True, "dry_run": True}), refs, ctx, _recipe())
-    assert forced["gate_violations"] == violations
+    assert forced.gate_violations == violations
     with pytest.raises(GateConfigError, match="was not evaluated"):
         check_gate({"aime.accuracy": 0.0}, COMPARISON)
 
@@ -105,8 +97,8 @@ def test_gate_names_the_metric_and_force_overrides(ctx, refs) -> None:
 def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
-    bundle = Path(ref["bundle_path"])
-    assert not ref["pushed"] and bundle.is_dir()
+    bundle = Path(ref.bundle_path)
+    assert not ref.pushed and bundle.is_dir()
     assert {
         "README.md",
         "grades.png",
@@ -135,7 +127,7 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
         "## Limitations",
     ):
         assert section in card
-    assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == refs["grpo"]["artifact_id"]
+    assert json.loads((bundle / "knowrl_lineage.json").read_text())["grpo"] == refs["grpo"].artifact_id
     assert SUMMARY in card and "/tmp/" not in card and "/work/" not in card  # no local folder in a public card
     redacted = redact_local_paths({"rl_source": "/work/demo/rl.jsonl", "base_model": "org/model", "n": [3, "~/x"]})
     assert redacted == {"rl_source": "local:rl.jsonl", "base_model": "org/model", "n": [3, "local:x"]}
@@ -143,9 +135,9 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
 
 def test_model_card_usage_snippet_runs_as_pasted(ctx, refs) -> None:
     ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
-    card = (Path(ref["bundle_path"]) / "README.md").read_text()
+    card = (Path(ref.bundle_path) / "README.md").read_text()
     snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
-    snippet = snippet.replace('"org/knowrl-7b"', repr(ref["bundle_path"])).replace(
+    snippet = snippet.replace('"org/knowrl-7b"', repr(ref.bundle_path)).replace(
         "max_new_tokens=512", "max_new_tokens=2"
     )
     namespace: dict = {}
@@ -162,15 +154,15 @@ def test_push_goes_through_the_hub_api_and_the_token_is_never_written(
         cfg = PublishConfig(repo_id="org/knowrl-7b", private=True)
         first = run_publish_stage(cfg, refs, ctx, _recipe())
         second = run_publish_stage(cfg, refs, ctx, _recipe())  # the repo exists now: no error, a new commit
-    assert first["pushed"] and first["url"].startswith(hub.endpoint) and first["tag"].startswith("run-")
+    assert first.pushed and first.url.startswith(hub.endpoint) and first.tag.startswith("run-")
     assert hub.state.unexpected == []
     assert hub.state.repos["org/knowrl-7b"]["visibility"] == "private"
     assert hub.state.validated and hub.state.validated[0]["license"] == "mit"
-    assert len(hub.state.commits) == 2 and second["pushed"]  # one commit per run
+    assert len(hub.state.commits) == 2 and second.pushed  # one commit per run
     files = hub.state.commits[0]["files"]
     assert {"README.md", "config.json", "model.safetensors", "grades.png"} <= set(files)
     assert "manifest.json" not in files
-    assert hub.state.tags[0]["tag"] == first["tag"] and hub.state.tags[0]["revision"] == first["commit"]
+    assert hub.state.tags[0]["tag"] == first.tag and hub.state.tags[0]["revision"] == first.commit
     assert set(hub.state.auth_headers) == {f"Bearer {TOKEN}"}
     leaked = [p for p in home.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
     assert leaked == []

@@ -83,13 +83,13 @@ def _weights_differ(a: str, b: str) -> bool:
 
 def test_sft_trains_and_its_artifacts_load_and_generate(ctx, demo_data_ref, tiny_model_dir: Path) -> None:
     ref = run_sft_stage(sft_cfg(tiny_model_dir), demo_data_ref, ctx, "test")
-    assert ref["metrics"]["steps"] == 6 and ref["metrics"]["tokens_seen"] > 0
-    assert _weights_differ(str(tiny_model_dir), ref["model_path"])
-    assert (Path(ref["adapter_path"]) / "adapter_config.json").exists()
-    assert "<|im_start|>assistant" in _generates(ref["model_path"])
-    manifest = ctx.artifacts.open(ref["artifact_id"]).manifest
-    assert manifest["inputs"]["coldstart"] == demo_data_ref["coldstart"]["fingerprint"]
-    assert len(TrainingLogs(ctx.warehouse).series(ref["run_key"], "loss")) == 6
+    assert ref.metrics["steps"] == 6 and ref.metrics["tokens_seen"] > 0
+    assert _weights_differ(str(tiny_model_dir), ref.model_path)
+    assert (Path(ref.adapter_path) / "adapter_config.json").exists()
+    assert "<|im_start|>assistant" in _generates(ref.model_path)
+    manifest = ctx.artifacts.open(ref.artifact_id).manifest
+    assert manifest["inputs"]["coldstart"] == demo_data_ref.coldstart.fingerprint
+    assert len(TrainingLogs(ctx.warehouse).series(ref.run_key, "loss")) == 6
 
 
 def test_sft_resumes_from_the_last_complete_checkpoint_after_a_crash(ctx, demo_data_ref, tiny_model_dir) -> None:
@@ -103,8 +103,8 @@ def test_sft_resumes_from_the_last_complete_checkpoint_after_a_crash(ctx, demo_d
     (run_dirs[0] / "checkpoint-5").mkdir()
     assert last_complete_checkpoint(run_dirs[0]).name == "checkpoint-4"
     ref = run_sft_stage(cfg, demo_data_ref, ctx, "test")
-    assert ref["metrics"]["resumed_from"] == "checkpoint-4" and ref["metrics"]["steps"] == 6
-    steps = [s for s, _ in TrainingLogs(ctx.warehouse).series(ref["run_key"], "loss")]
+    assert ref.metrics["resumed_from"] == "checkpoint-4" and ref.metrics["steps"] == 6
+    steps = [s for s, _ in TrainingLogs(ctx.warehouse).series(ref.run_key, "loss")]
     assert steps == [1, 2, 3, 4, 5, 6]  # steps after the checkpoint were logged once, not twice
     assert not run_dirs[0].exists()  # checkpoints are dropped once the artifact is committed
 
@@ -119,7 +119,7 @@ def test_grpo_resumes_after_a_crash(ctx, demo_data_ref, demo_knowledge_ref, tiny
     assert last_complete_checkpoint(run_dir).name == "checkpoint-2"  # the crash at step 3 left step 2 marked
     assert (run_dir / "checkpoint-2" / COMPLETE_MARKER).read_text() == "2"
     ref = run_grpo_stage(cfg, refs, ctx, "test")
-    assert ref["metrics"]["resumed_from"] == "checkpoint-2" and ref["metrics"]["steps"] == 4
+    assert ref.metrics["resumed_from"] == "checkpoint-2" and ref.metrics["steps"] == 4
 
 
 def test_demo_sft_raises_the_format_share_then_grpo_trains(
@@ -130,16 +130,16 @@ def test_demo_sft_raises_the_format_share_then_grpo_trains(
     demo = load_recipe(REPO_ROOT / "recipes" / "demo.yaml").sft
     cfg = demo.model_copy(update={"base_model": str(tiny_model_dir), "save_steps": 1000})
     sft = run_sft_stage(cfg, demo_data_ref, ctx, "test")
-    assert sft["metrics"]["format_share_before"] <= 0.1
-    assert sft["metrics"]["format_share_after"] >= 0.5
+    assert sft.metrics["format_share_before"] <= 0.1
+    assert sft.metrics["format_share_after"] >= 0.5
 
     refs = {"data": demo_data_ref, "knowledge": demo_knowledge_ref, "sft": sft}
     ref = run_grpo_stage(
         grpo_cfg(max_steps=3, per_device_batch=8, num_generations=8, max_completion_length=48), refs, ctx, "test"
     )
-    assert ref["metrics"]["steps"] == 3
-    assert _weights_differ(sft["model_path"], ref["model_path"])
-    logged = set(TrainingLogs(ctx.warehouse).metrics(ref["run_key"]))
+    assert ref.metrics["steps"] == 3
+    assert _weights_differ(sft.model_path, ref.model_path)
+    logged = set(TrainingLogs(ctx.warehouse).metrics(ref.run_key))
     assert {
         "reward",
         "rewards/format/mean",
@@ -153,5 +153,5 @@ def test_demo_sft_raises_the_format_share_then_grpo_trains(
         "knowrl/format_rate",
         "knowrl/correct_rate",
     } <= logged
-    assert Path(ref["curves_png"]).stat().st_size > 0
-    assert "<|im_start|>assistant" in _generates(ref["model_path"])
+    assert Path(ref.curves_png).stat().st_size > 0
+    assert "<|im_start|>assistant" in _generates(ref.model_path)
