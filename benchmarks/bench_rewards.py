@@ -67,6 +67,7 @@ from knowrl.judges.prompts import (  # noqa: E402
 )
 from knowrl.knowledge.stage import open_store, run_knowledge_stage  # noqa: E402
 from knowrl.method.parsing import reasoning_text, reward_view  # noqa: E402
+from knowrl.pipeline.refs import DataRef  # noqa: E402
 from knowrl.pipeline.runtime import StageContext  # noqa: E402
 from knowrl.rewards import RewardScorer  # noqa: E402
 from knowrl.rewards.arithmetic import correctness_score, factuality_score  # noqa: E402
@@ -314,10 +315,10 @@ def main() -> None:
     print(json.dumps(figures))
 
 
-def ctx_rows(ctx: StageContext, data: dict) -> list[dict]:
+def ctx_rows(ctx: StageContext, data: DataRef) -> list[dict]:
     from storage.datasets import DatasetTables
 
-    rows = DatasetTables(ctx.warehouse).rl_rows(data["rl"]["fingerprint"], split=None)
+    rows = DatasetTables(ctx.warehouse).rl_rows(data.rl.fingerprint, split=None)
     return [r for r in rows if r["answers"][0] != "unknown"]
 
 

@@ -38,7 +38,7 @@ def plain_trl(cfg, refs, ctx, model_dir: Path, out: Path) -> float:
 
     from knowrl.train.settings import lora_config
 
-    rows = grpo_rows(ctx, refs["data"]["rl"]["fingerprint"], None)
+    rows = grpo_rows(ctx, refs["data"].rl.fingerprint, None)
     started = time.perf_counter()
     rewards, _ = build_reward_functions(cfg.rewards, build_scorer(cfg, refs["knowledge"], ctx))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -87,23 +87,23 @@ def main() -> None:
         sft_s = time.perf_counter() - started
         figures.update(
             sft_s=round(sft_s, 2),
-            sft_tokens_per_s=round(sft["metrics"]["tokens_seen"] / sft_s, 1),
+            sft_tokens_per_s=round(sft.metrics["tokens_seen"] / sft_s, 1),
             sft_peak_gib=round(torch.cuda.max_memory_allocated() / 1024**3, 2),
         )
         torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         grpo = run_grpo_stage(recipe.grpo, {"data": data, "knowledge": knowledge, "sft": sft}, ctx, "smoke")
         grpo_s = time.perf_counter() - started
-        tokens = sum(v for _, v in TrainingLogs(ctx.warehouse).series(grpo["run_key"], "num_tokens")[-1:])
+        tokens = sum(v for _, v in TrainingLogs(ctx.warehouse).series(grpo.run_key, "num_tokens")[-1:])
         figures.update(
             grpo_s=round(grpo_s, 2),
             grpo_tokens_per_s=round(tokens / grpo_s, 1),
             grpo_peak_gib=round(torch.cuda.max_memory_allocated() / 1024**3, 2),
-            grpo_steps=grpo["metrics"]["steps"],
-            grpo_reward_last=grpo["metrics"]["reward_last"],
+            grpo_steps=grpo.metrics["steps"],
+            grpo_reward_last=grpo.metrics["reward_last"],
         )
         figures.update(nli_check(Path(tmp)))
-        figures.update(generation_check(Path(grpo["model_path"]), recipe))
+        figures.update(generation_check(Path(grpo.model_path), recipe))
     print(json.dumps(figures))
 
 

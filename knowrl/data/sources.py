@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -144,11 +145,16 @@ def source_version(
     from huggingface_hub import HfApi
 
     try:
-        sha = HfApi().dataset_info(source, revision=revision, token=token).sha
+        # HF_ENDPOINT read now: huggingface_hub reads it once, when it is first imported (as publish does).
+        sha = (
+            HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+            .dataset_info(source, revision=revision, token=token)
+            .sha
+        )
     except Exception as exc:  # the Hub client raises many types; say what was asked and how to fix it
         raise SourceError(
             f"could not read the commit of Hub dataset {source!r} at revision {revision or 'main'}: "
-            f"{type(exc).__name__}: {exc}. Check the id, revision and HF_TOKEN, or point the recipe at a local copy.",
+            f"{_one_line(exc)}. Check the id, revision and HF_TOKEN, or point the recipe at a local copy.",
             transient=hub_failure_is_transient(exc),
         ) from exc
     return f"{source}@{sha}:{file or split}"

@@ -19,19 +19,12 @@ class StageRefError(InputError):
     """A stored or passed stage result lacks a field or has a wrong one (a result written by an older version)."""
 
 
-class _ByKey(BaseModel):
-    def __getitem__(self, key: str) -> Any:
-        """`ref["key"]` as `ref.key`: only for the scripts in benchmarks/ still written against the dict refs;
-        the library, tasks and CLI read attributes."""
-        return getattr(self, key)
-
-
-class StageRef(_ByKey):
+class StageRef(BaseModel):
     stage: str
     fingerprint: str
 
 
-class DatasetPart(_ByKey):
+class DatasetPart(BaseModel):
     """One set of the data stage (the RL set or the cold-start set) as loaded into the warehouse."""
 
     fingerprint: str

@@ -39,8 +39,3 @@ def test_a_ref_missing_a_required_field_names_it() -> None:
     del data["rl"]["n_read"]
     with pytest.raises(StageRefError, match=r"rl\.n_read: Field required"):
         ref_from_dict("data", data)
-
-
-def test_scripts_reading_refs_by_key_still_work() -> None:
-    ref = ref_from_dict("data", made_up_ref("data", "d", rl="r1"))
-    assert ref["rl"]["fingerprint"] == ref.rl.fingerprint == "r1"
