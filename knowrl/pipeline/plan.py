@@ -61,22 +61,26 @@ class RunPlan:
                     frontier.append(upstream)
         return stage in needed
 
-    def previous_ref(self, stage: str) -> StageRef:
-        """The last completed result of a stage that is not selected, for the stages after it."""
-        runs = StageRuns(open_warehouse(self.paths)).latest(stage, self.recipe.config_hash(stage))
-        if runs is None:
+    def _runs(self, runs: StageRuns | None) -> StageRuns:
+        return runs if runs is not None else StageRuns(open_warehouse(self.paths))
+
+    def previous_ref(self, stage: str, runs: StageRuns | None = None) -> StageRef:
+        """The last completed result of a stage that is not selected, for the stages after it (from `runs`, or
+        the warehouse under this plan's paths)."""
+        previous = self._runs(runs).latest(stage, self.recipe.config_hash(stage))
+        if previous is None:
             raise StageSelectionError(
                 f"stage {stage!r} is not selected and has no completed run with this recipe's {stage} config; "
                 f"add it to the stages to run (e.g. --stages {','.join(s for s in STAGES[: STAGES.index(stage) + 1])})"
             )
-        return ref_from_dict(stage, runs["ref"])
+        return ref_from_dict(stage, previous["ref"])
 
-    def should_stop_after_data(self, data_ref: DataRef | None) -> bool:
+    def should_stop_after_data(self, data_ref: DataRef | None, runs: StageRuns | None = None) -> bool:
         """Scheduled retraining: nothing to do when the RL data is a version already trained on."""
         if data_ref is None or "data" not in self.selected or not self.recipe.data.stop_when_unchanged:
             return False
         # The data task may be a cache hit, so compare with what the last completed training used.
-        last = StageRuns(open_warehouse(self.paths)).latest("grpo")
+        last = self._runs(runs).latest("grpo")
         return last is not None and trained_on(last["ref"]) == data_ref.rl.fingerprint
 
 

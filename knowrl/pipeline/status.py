@@ -15,9 +15,9 @@ from typing import Any
 from knowrl import STAGES
 from knowrl.config.recipe import Recipe
 from knowrl.errors import KnowrlError
-from knowrl.pipeline.plan import RunPlan, trained_on
+from knowrl.pipeline.plan import RunPlan
 from knowrl.pipeline.refs import DataRef, StageRef, ref_from_dict
-from knowrl.pipeline.stages import UPSTREAM, cache_key, key_inputs
+from knowrl.pipeline.stages import UPSTREAM, StageSelectionError, cache_key, key_inputs
 from storage.stage_runs import StageRuns
 
 
@@ -84,10 +84,10 @@ def cached_run(plan: RunPlan, runs: StageRuns, has_result: Callable[[str], bool]
     for stage in STAGES:
         if stage not in plan.selected:
             if plan.needed_as_upstream(stage):
-                previous = runs.latest(stage, plan.recipe.config_hash(stage))
-                if previous is None:
+                try:
+                    refs[stage] = plan.previous_ref(stage, runs)
+                except StageSelectionError:
                     return None  # the flow reports that it is missing
-                refs[stage] = ref_from_dict(stage, previous["ref"])
             continue
         if runs.latest(stage, plan.recipe.config_hash(stage)) is None:
             return None  # never run with this config: no need to probe its inputs (hash files, ask the Hub)
@@ -97,8 +97,6 @@ def cached_run(plan: RunPlan, runs: StageRuns, has_result: Callable[[str], bool]
         if run is None or not has_result(key):
             return None
         ref = refs[stage] = ref_from_dict(stage, run["ref"])
-        if isinstance(ref, DataRef) and plan.recipe.data.stop_when_unchanged:
-            trained = runs.latest("grpo")
-            if trained is not None and trained_on(trained["ref"]) == ref.rl.fingerprint:
-                return refs  # the flow stops here: nothing to retrain
+        if isinstance(ref, DataRef) and plan.should_stop_after_data(ref, runs):
+            return refs  # the flow stops here: nothing to retrain
     return refs
