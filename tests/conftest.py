@@ -32,6 +32,22 @@ def ctx(home: Path):
     return StageContext.from_env()
 
 
+@pytest.fixture
+def hub_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Hub client in offline mode, as `HF_HUB_OFFLINE=1` makes it in a fresh process: huggingface_hub and
+    datasets read the variable once, at import, so an earlier test's import would otherwise leave them online here
+    (and a test would wait out connection retries to an unreachable Hub)."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    try:
+        import datasets.config
+    except ImportError:
+        return
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect server (SQLite) for the whole session; results stay under each test's KNOWRL_HOME."""

@@ -109,9 +109,8 @@ def test_bad_sources_name_the_fix(ctx, tmp_path: Path) -> None:
         run_data_stage(DataConfig(rl_source=str(bad)), ctx)
 
 
-def test_hub_source_keeps_the_real_code_path(ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_source_keeps_the_real_code_path(ctx, hub_offline: None) -> None:
     """Offline here: the Hub download is attempted with id, file and revision, and fails with a clear error."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = DataConfig(rl_source="zjunlp/KnowRL-Train-Data", rl_file="knowrl_RLdata.json", revision="main")
     with pytest.raises(SourceError, match=r"knowrl_RLdata.json.*zjunlp/KnowRL-Train-Data.*revision main"):
         run_data_stage(cfg, ctx)

@@ -213,8 +213,7 @@ def test_evaluate_stage_compares_three_models_stores_and_reports(ctx, tiny_model
     assert again.cache_hits == 12 and again.comparison == ref.comparison
 
 
-def test_hub_benchmark_keeps_the_real_loading_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_hub_benchmark_keeps_the_real_loading_path(tmp_path: Path, hub_offline: None) -> None:
     spec = BenchmarkSpec(name="gpqa", source="Idavidrein/gpqa", file="gpqa_diamond.csv", revision="main")
     with pytest.raises(
         BenchmarkError, match=r"gpqa from Hub dataset 'Idavidrein/gpqa' \(gpqa_diamond.csv, revision main"

@@ -237,8 +237,7 @@ def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, 
         run_knowledge_stage(KnowledgeConfig(source=str(kb), backend="dense", passage_max_tokens=99), data_ref, ctx)
 
 
-def test_hub_knowledge_base_keeps_the_real_download_path(ctx, data_ref, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_hub_knowledge_base_keeps_the_real_download_path(ctx, data_ref, hub_offline: None) -> None:
     cfg = KnowledgeConfig(source="zjunlp/KnowRL-Knowledge-Base", hub_file="knowledge_base.db", revision="main")
     with pytest.raises(KnowledgeSourceError, match=r"zjunlp/KnowRL-Knowledge-Base.*knowledge_base.db.*revision main"):
         run_knowledge_stage(cfg, data_ref, ctx)

@@ -39,7 +39,6 @@ def test_model_references(tmp_path: Path) -> None:
         resolve_model("./nope", tmp_path / "models")
 
 
-def test_hub_model_id_keeps_the_real_download_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_hub_model_id_keeps_the_real_download_path(tmp_path: Path, hub_offline: None) -> None:
     with pytest.raises(ModelSourceError, match=r"deepseek-ai/DeepSeek-R1-Distill-Qwen-7B.*revision main"):
         resolve_model("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", tmp_path / "models", revision="main")
