@@ -38,7 +38,7 @@ def run_stage(stage: str, plan: RunPlan, refs: dict[str, StageRef]) -> None:
         return
     task = STAGE_TASKS[stage].with_options(result_storage=result_storage(), refresh_cache=stage in plan.refresh)
     extra = {"recipe": plan.recipe.model_dump(mode="json")} if stage == "publish" else {}
-    refs[stage] = task(config=plan.config(stage), upstream=plan.upstream(stage, refs), **extra)
+    refs[stage] = task(config=plan.recipe.stage_config(stage), upstream=plan.upstream(stage, refs), **extra)
 
 
 @flow(name="knowrl")

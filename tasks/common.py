@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_progress_artifact
 from prefect.context import TaskRunContext
 from prefect.tasks import exponential_backoff
 from prefect.transactions import get_transaction
+from pydantic import BaseModel
 
 from knowrl.config.recipe import hash_config
 from knowrl.errors import is_transient
@@ -58,7 +59,7 @@ def key_fn(stage: str) -> Callable[..., str]:
     def compute(context: TaskRunContext, params: dict[str, Any]) -> str:
         # The task run starts here: Prefect looks the key up, then runs the body (make_context) or reuses a result.
         notify_progress(ProgressEvent(stage, f"{stage}: checking the cache", None, "checking"))
-        config = params["config"]
+        config = params["config"].model_dump(mode="json")  # the validated stage config, hashed in its JSON form
         return cache_key(stage, config, params["upstream"], key_inputs(stage, config))
 
     return compute
@@ -100,7 +101,7 @@ def make_context(stage: str) -> StageContext:
 def finish(
     stage: str,
     ctx: StageContext,
-    config: dict[str, Any],
+    stage_config: BaseModel,
     upstream: dict[str, Any],
     ref: Ref,
     summary_md: str,
@@ -109,6 +110,7 @@ def finish(
     The run record keeps the ref's JSON; the task returns the typed ref (Prefect persists it, pickled)."""
     transaction = get_transaction()
     key = transaction.key if transaction is not None and transaction.key else None
+    config = stage_config.model_dump(mode="json")
     if key is None:  # called outside a cached task run (tests): compute it as key_fn would
         key = cache_key(stage, config, upstream, key_inputs(stage, config))
     StageRuns(ctx.warehouse).record(stage, key, hash_config(config), ref.model_dump(mode="json"))

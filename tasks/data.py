@@ -11,9 +11,9 @@ from tasks.common import finish, make_context, md_table, stage_task
 
 
 @stage_task("data", retries=3)
-def data_stage(config: dict[str, Any], upstream: dict[str, Any]) -> DataRef:
+def data_stage(config: DataConfig, upstream: dict[str, Any]) -> DataRef:
     ctx = make_context("data")
-    ref = run_data_stage(DataConfig.model_validate(config), ctx)
+    ref = run_data_stage(config, ctx)
     parts = [(name, part) for name, part in (("rl", ref.rl), ("coldstart", ref.coldstart)) if part]
     rows = [
         {

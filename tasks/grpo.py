@@ -22,14 +22,13 @@ CURVE = [
 
 
 @stage_task("grpo", retries=2, gpu=True)
-def grpo_stage(config: dict[str, Any], upstream: dict[str, Any]) -> GRPORef:
+def grpo_stage(config: GRPOStageConfig, upstream: dict[str, Any]) -> GRPORef:
     # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
     from knowrl.train.launch import run_training_stage
 
     ctx = make_context("grpo")
     drills = maybe_inject_failure("grpo", ctx)  # failure drills (KNOWRL_INJECT_FAILURE)
-    cfg = GRPOStageConfig.model_validate(config)
-    ref = run_training_stage("grpo", config, refs_from_dicts(upstream), ctx, cfg.deepspeed, drills)
+    ref = run_training_stage("grpo", config, refs_from_dicts(upstream), ctx, drills)
     assert isinstance(ref, GRPORef)
     publish_curve("grpo", ctx, ref.run_key, CURVE)
     metrics = {k: v for k, v in ref.metrics.items() if not isinstance(v, dict)}

@@ -12,14 +12,14 @@ from tasks.common import finish, make_context, md_table, stage_task
 
 
 @stage_task("knowledge", retries=3)
-def knowledge_stage(config: dict[str, Any], upstream: dict[str, Any]) -> KnowledgeRef:
+def knowledge_stage(config: KnowledgeConfig, upstream: dict[str, Any]) -> KnowledgeRef:
     # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
     from knowrl.knowledge.stage import run_knowledge_stage
 
     ctx = make_context("knowledge")
     data_ref = ref_from_dict("data", upstream["data"])
     assert isinstance(data_ref, DataRef)
-    ref = run_knowledge_stage(KnowledgeConfig.model_validate(config), data_ref, ctx)
+    ref = run_knowledge_stage(config, data_ref, ctx)
     coverage = [
         {
             k: getattr(ref, k)

@@ -11,14 +11,13 @@ from tasks.training import maybe_inject_failure, publish_curve
 
 
 @stage_task("sft", retries=2, gpu=True)
-def sft_stage(config: dict[str, Any], upstream: dict[str, Any]) -> SFTRef:
+def sft_stage(config: SFTStageConfig, upstream: dict[str, Any]) -> SFTRef:
     # Imported when the stage computes, not when the flow loads: a cached run never imports torch or TRL.
     from knowrl.train.launch import run_training_stage
 
     ctx = make_context("sft")
     drills = maybe_inject_failure("sft", ctx)  # failure drills (KNOWRL_INJECT_FAILURE)
-    cfg = SFTStageConfig.model_validate(config)
-    ref = run_training_stage("sft", config, refs_from_dicts(upstream), ctx, cfg.deepspeed, drills)
+    ref = run_training_stage("sft", config, refs_from_dicts(upstream), ctx, drills)
     assert isinstance(ref, SFTRef)
     publish_curve("sft", ctx, ref.run_key, ["loss", "mean_token_accuracy"])
     metrics = {k: v for k, v in ref.metrics.items() if not isinstance(v, dict)}

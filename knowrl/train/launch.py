@@ -14,10 +14,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from knowrl import resources
 from knowrl.pipeline.refs import StageRef, dump_refs, ref_from_dict, refs_from_dicts
+
+if TYPE_CHECKING:
+    from knowrl.config.stages import GRPOStageConfig, SFTStageConfig
 
 
 def gpus_to_launch(deepspeed: str | None) -> int:
@@ -63,9 +66,7 @@ def run_distributed(
         return ref_from_dict(stage, json.loads(out.read_text()))
 
 
-def _run_here(
-    stage: str, config: dict[str, Any], upstream: dict[str, Any], ctx: Any, code: str, callbacks: Any
-) -> Any:
+def _run_here(stage: str, config: Any, upstream: dict[str, Any], ctx: Any, code: str, callbacks: Any) -> Any:
     """One process's part of a training stage (the whole stage without a launcher, one rank's share under one)."""
     if stage == "sft":
         from knowrl.config.stages import SFTStageConfig
@@ -80,19 +81,20 @@ def _run_here(
 
 def run_training_stage(
     stage: str,
-    config: dict[str, Any],
+    config: SFTStageConfig | GRPOStageConfig,
     upstream: dict[str, Any],
     ctx: Any,
-    deepspeed: str | None,
     extra_callbacks: list[Any] | None = None,
 ) -> StageRef:
-    """Run SFT or GRPO: under `accelerate launch`, one process per GPU, with several GPUs and a ZeRO config; in
-    this process otherwise (CPU, one GPU). `extra_callbacks` (failure drills) apply in this process only."""
+    """Run SFT or GRPO: under `accelerate launch`, one process per GPU, with several GPUs and a ZeRO config
+    (`config.deepspeed`); in this process otherwise (CPU, one GPU). `extra_callbacks` (failure drills) apply in this
+    process only."""
     from knowrl.pipeline.stages import code_version
 
-    processes = gpus_to_launch(deepspeed)
+    processes = gpus_to_launch(config.deepspeed)
     if processes:
-        return run_distributed(stage, config, upstream, code_version(stage), processes, deepspeed or "")
+        spec_config = config.model_dump(mode="json")
+        return run_distributed(stage, spec_config, upstream, code_version(stage), processes, config.deepspeed or "")
     return _run_here(stage, config, upstream, ctx, code_version(stage), extra_callbacks)
 
 

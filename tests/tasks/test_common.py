@@ -9,6 +9,7 @@ import pytest
 from prefect import flow
 from prefect.states import Completed, Failed
 
+from knowrl.config.stages import PublishConfig
 from knowrl.errors import BackendError, ConfigError, InputError
 from knowrl.pipeline.refs import PublishRef
 from knowrl.pipeline.runtime import StageContext
@@ -47,12 +48,12 @@ def test_the_recorded_run_has_the_key_prefect_cached_under(prefect_harness, home
     bodies: list[str] = []
 
     @stage_task("publish", retries=0)
-    def fake_publish(config: dict, upstream: dict) -> PublishRef:
+    def fake_publish(config: PublishConfig, upstream: dict) -> PublishRef:
         bodies.append("ran")
         ref = PublishRef.model_validate(made_up_ref("publish", "bundle-1"))
         return finish("publish", StageContext.from_env(), config, upstream, ref, "# published")
 
-    config = {"repo_id": "org/model", "token_env": "KNOWRL_PUBLISH_TOKEN"}
+    config = PublishConfig(repo_id="org/model", token_env="KNOWRL_PUBLISH_TOKEN")  # a task gets it validated
     upstream = {"grpo": made_up_ref("grpo", "grpo-1")}
 
     @flow
@@ -64,7 +65,7 @@ def test_the_recorded_run_has_the_key_prefect_cached_under(prefect_harness, home
     assert first == second and bodies == ["ran"]
     recorded = StageRuns(StageContext.from_env().warehouse).latest("publish")
     # What key_fn gives Prefect: config, upstream fingerprints, code version, and the token's absence.
-    assert recorded["cache_key"] == cache_key("publish", config, upstream, "token-unset")
+    assert recorded["cache_key"] == cache_key("publish", config.model_dump(mode="json"), upstream, "token-unset")
 
     monkeypatch.setenv("KNOWRL_PUBLISH_TOKEN", "hf_x")  # setting the token changes the key: publish runs again
     twice()
