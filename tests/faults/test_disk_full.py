@@ -52,33 +52,30 @@ def test_sft_checkpoint_on_a_full_disk_fails_once_in_one_line(fault_home: FaultH
     runs = fault_home.home / "runs"
     with small_tmpfs(runs, "128k"):
         done = fault_home.run("run", "--recipe", DEMO_RECIPE, "--stages", "data,sft", *sets(SMALL_TRAINING))
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    retried = bool(PREFECT_RETRY.search(done.stderr))
-    record(
-        "SFT checkpoint save on a full disk (runs/ on a 128 KiB tmpfs)",
-        "exit != 0, one line naming the path, no retry",
-        f"exit {done.returncode}, {len(errors)} error line(s), retried {retried}: "
-        f"{errors[0].replace(str(fault_home.root), '<tmp>')[:170] if errors else done.stderr[-300:]}",
+    _full_disk_fails_once_in_one_line(
+        done, fault_home, record, "SFT checkpoint save on a full disk (runs/ on a 128 KiB tmpfs)", runs
     )
-    assert done.returncode != 0
-    assert len(errors) == 1 and "no space left on the device holding" in errors[0] and str(runs) in errors[0]
-    assert not retried
-    assert "Traceback" not in done.stdout + done.stderr
 
 
 @pytest.mark.slow
 def test_a_full_home_fails_in_one_line(fault_home: FaultHome, record) -> None:
     with small_tmpfs(fault_home.home, "1m"):
         done = fault_home.run("run", "--recipe", DEMO_RECIPE, "--stages", "data,knowledge")
+    probe = "KNOWRL_HOME on a full disk (1 MiB tmpfs)"
+    _full_disk_fails_once_in_one_line(done, fault_home, record, probe, fault_home.home)
+
+
+def _full_disk_fails_once_in_one_line(done, fault_home: FaultHome, record, probe: str, path: Path) -> None:
+    """A run stopped by a full disk: non-zero exit, one `error:` line naming `path`, no Prefect retry, no traceback."""
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     retried = bool(PREFECT_RETRY.search(done.stderr))
     record(
-        "KNOWRL_HOME on a full disk (1 MiB tmpfs)",
+        probe,
         "exit != 0, one line naming the path, no retry",
         f"exit {done.returncode}, {len(errors)} error line(s), retried {retried}: "
         f"{errors[0].replace(str(fault_home.root), '<tmp>')[:170] if errors else done.stderr[-300:]}",
     )
     assert done.returncode != 0
-    assert len(errors) == 1 and "no space left" in errors[0] and str(fault_home.home) in errors[0]
+    assert len(errors) == 1 and "no space left on the device holding" in errors[0] and str(path) in errors[0]
     assert not retried
     assert "Traceback" not in done.stdout + done.stderr
