@@ -1,7 +1,8 @@
 """One GRPO step of reward scoring: ours (batched, concurrent, cached) vs the KnowRL authors' reward code.
 
 Step: 20 prompts x 10 completions with three-paragraph reasoning; a local OpenAI-compatible endpoint with 50 ms
-latency per call (tests/support/openai_server.py) serves the judge and the fact extractor; a locally built NLI model
+latency per call (tests/support/openai_server.py, in a process of its own as a vLLM server or a hosted API is,
+keeping connections alive as they do) serves the judge and the fact extractor; a locally built NLI model
 (tests/support/tiny_nli.py) verifies each fact against the top-5 passages of the question's titles.
 
 Ours: knowrl.rewards.RewardScorer with our OpenAI judge and extractor backends and NLIVerifier, on the knowledge
@@ -73,7 +74,7 @@ from knowrl.rewards import RewardScorer  # noqa: E402
 from knowrl.rewards.arithmetic import correctness_score, factuality_score  # noqa: E402
 from knowrl.rewards.scorer import Question  # noqa: E402
 from storage.llm_cache import LLMCache  # noqa: E402
-from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder  # noqa: E402
+from tests.support.openai_server import SubprocessOpenAIServer  # noqa: E402
 from tests.support.tiny_nli import build_tiny_nli  # noqa: E402
 from tests.support.tiny_sentence_encoder import build_tiny_sentence_encoder  # noqa: E402
 
@@ -253,7 +254,7 @@ def main() -> None:
         kb_rows = topic_passages(store, items)
         write_topic_kb(Path(tmp) / "kb.db", kb_rows)
         nli = build_tiny_nli(Path(tmp) / "nli", hidden=64, layers=2)
-        with ScriptedOpenAIServer(Script(knowrl_responder, latency_s=LATENCY_S)) as server:
+        with SubprocessOpenAIServer(latency_s=LATENCY_S) as server:
             endpoint = EndpointConfig(base_url=server.base_url, model="judge", concurrency=32)
             cache = LLMCache(ctx.warehouse)
             warm_up(nli)

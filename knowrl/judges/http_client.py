@@ -2,6 +2,13 @@
 backoff that honour Retry-After, timeouts, connection pooling), a semaphore bounding concurrency, and the
 warehouse cache in front (`cached_many`).
 
+Calls run on the process's background event loop (`event_loop.py`), and each ChatClient keeps one AsyncOpenAI
+client there for its lifetime: connections stay alive from one GRPO step to the next instead of being opened
+(and, for a hosted API, TLS-negotiated) again every batch. The client sends over aiohttp (the `openai[aiohttp]`
+transport): a GRPO step makes hundreds of calls at once, and per call it costs about half the CPU of the default
+httpx pool, whose bookkeeping grows with the number of open connections (benchmarks/bench_rewards.py). Retries,
+Retry-After, timeouts and proxies from the environment stay the `openai` client's.
+
 Works with any server that speaks `/v1/chat/completions` (vLLM, a hosted API). The API key is read from the
 environment variable the config names, at call time; it is never logged, cached or put in an error message.
 """
@@ -11,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-from collections.abc import Coroutine
 from typing import Any
 
 from knowrl.config.backends import EndpointConfig
 from knowrl.errors import ConfigError
 from knowrl.judges.base import CallStats
 from knowrl.judges.cached import cached_many
+from knowrl.judges.event_loop import background_loop
 from storage.llm_cache import LLMCache
 
 log = logging.getLogger("knowrl.judges")
@@ -27,28 +33,6 @@ HOSTED_APIS = ("api.openai.com",)
 
 class JudgeConfigError(ConfigError):
     """A judge endpoint cannot be used as configured (e.g. a hosted API without its key)."""
-
-
-def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine from sync code, also when the caller already runs an event loop (e.g. a flow)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread below
-            result["error"] = exc
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 class ChatClient:
@@ -61,6 +45,7 @@ class ChatClient:
         self.cache = cache
         self.stats = stats or CallStats()
         self.params = {"temperature": 0.0, "max_tokens": max_tokens}
+        self._async_client: tuple[asyncio.AbstractEventLoop, str, Any] | None = None  # (loop, key, AsyncOpenAI)
         if not os.environ.get(cfg.api_key_env) and any(host in cfg.base_url for host in HOSTED_APIS):
             raise JudgeConfigError(
                 f"endpoint {cfg.base_url} needs an API key: set the environment variable {cfg.api_key_env} "
@@ -71,27 +56,48 @@ class ChatClient:
         """Replies in order; None where the endpoint still failed after retries. Cached replies cost no call."""
         payloads = [{"messages": c, **self.params} for c in conversations]
         return cached_many(
-            self.cache, self.backend, self.cfg.model, payloads, lambda todo: run_sync(self._call_all(todo)), self.stats
+            self.cache,
+            self.backend,
+            self.cfg.model,
+            payloads,
+            lambda todo: background_loop().run(self._call_all(todo)),
+            self.stats,
         )
 
-    async def _call_all(self, payloads: list[dict[str, Any]]) -> list[str | None]:
-        from openai import AsyncOpenAI
+    def _client(self) -> Any:
+        """This client's AsyncOpenAI on the running (background) loop, built on first use, and again when the key
+        in the environment changed or the process forked (a loop and its connections are per process)."""
+        from openai import AsyncOpenAI, DefaultAioHttpClient
 
-        semaphore = asyncio.Semaphore(self.cfg.concurrency)
         # Servers we run ourselves (vLLM) take any key; the client library insists on one.
+        key = os.environ.get(self.cfg.api_key_env) or "unused"
+        loop = asyncio.get_running_loop()
+        cached = self._async_client
+        if cached is not None and cached[0] is loop and cached[1] == key:
+            return cached[2]
+        runner = background_loop()
+        if cached is not None and cached[0] is loop:
+            runner.release(cached[2])  # the old key's connections
         client = AsyncOpenAI(
-            api_key=os.environ.get(self.cfg.api_key_env) or "unused",
+            api_key=key,
             base_url=self.cfg.base_url,
             timeout=self.cfg.timeout_s,
             max_retries=self.cfg.max_retries,
+            http_client=DefaultAioHttpClient(timeout=self.cfg.timeout_s),
         )
+        runner.adopt(self, client)
+        self._async_client = (loop, key, client)
+        return client
+
+    async def _call_all(self, payloads: list[dict[str, Any]]) -> list[str | None]:
+        semaphore = asyncio.Semaphore(self.cfg.concurrency)
+        client = self._client()
 
         async def one(payload: dict[str, Any]) -> str | None:
             async with semaphore:
                 return await self._call(client, payload)
 
-        async with client:
-            return list(await asyncio.gather(*(one(p) for p in payloads)))
+        return list(await asyncio.gather(*(one(p) for p in payloads)))
 
     async def _call(self, client: Any, payload: dict[str, Any]) -> str | None:
         import openai

@@ -4,17 +4,25 @@ It answers with a responder function, and can inject latency, HTTP 500/429 and h
 by a schedule over request numbers, and hold requests until several are in flight together (to show a client's
 concurrency without timing it). It records the number of requests and what each one got, the peak number in
 flight, and the Authorization headers it saw.
+
+Like a real endpoint (vLLM's server, a hosted API) it keeps connections alive (HTTP/1.1) and sends each answer at
+once (TCP_NODELAY). `SubprocessOpenAIServer` runs it in a process of its own, as a real endpoint is: benchmarks use
+that, so the server's work does not share the client's interpreter.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 Responder = Callable[[list[dict[str, str]]], str]
@@ -41,6 +49,7 @@ class Stats:
     requests: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    connections: int = 0  # TCP connections accepted (a client that keeps its connection alive opens one)
     auth_headers: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)  # "http_<status>", "hang", "answered"
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,8 +65,18 @@ class ScriptedOpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive; every reply carries its Content-Length
+            # Headers and body go out in two writes: with Nagle's algorithm on, the body waits for the client's
+            # delayed ACK (~40 ms a call on Linux).
+            disable_nagle_algorithm = True
+
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with server.stats.lock:
+                    server.stats.connections += 1
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
@@ -157,3 +176,42 @@ def knowrl_responder(messages: list[dict[str, str]]) -> str:
         premise = text.lower()
         return "SUPPORTED" if sum(w in premise for w in claim) >= 0.6 * len(claim) else "NOT_SUPPORTED"
     return "A"
+
+
+class SubprocessOpenAIServer:
+    """`knowrl_responder` with a fixed latency, served by another Python process on 127.0.0.1 (stopped by its PID
+    at exit). Only `base_url` is available: the counters live in the other process."""
+
+    def __init__(self, latency_s: float = 0.0) -> None:
+        self.latency_s = latency_s
+        self.process: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> SubprocessOpenAIServer:
+        command = [sys.executable, "-m", "tests.support.openai_server", "--latency-s", str(self.latency_s)]
+        root = str(Path(__file__).resolve().parents[2])
+        self.process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.base_url = self.process.stdout.readline().strip()
+        if not self.base_url.startswith("http://"):
+            self.__exit__()
+            raise RuntimeError(f"the endpoint process did not start: {' '.join(command)} printed {self.base_url!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve knowrl_responder on a free loopback port; print its URL.")
+    parser.add_argument("--latency-s", type=float, default=0.0)
+    args = parser.parse_args()
+    with ScriptedOpenAIServer(Script(knowrl_responder, latency_s=args.latency_s)) as server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()  # until killed
+
+
+if __name__ == "__main__":
+    main()
