@@ -3,12 +3,18 @@
 bm25s computes the BM25 weight of every (passage, term) pair and stores them column-wise (per term).
 For title-scoped retrieval we also keep them row-wise (per passage): scoring a question's few dozen
 candidate passages is then one small sparse product, without touching the other million passages.
+
+Title keys, page titles and the vocabulary are string tables (`string_table.py`): memory-mapped, so opening a
+segment parses nothing whatever its size. Segments written before string tables (JSON lists and bm25s's
+vocab.index.json only) are still read: their tables are built in memory when opened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import bm25s
@@ -16,12 +22,23 @@ import numpy as np
 import scipy.sparse as sp
 
 from knowrl.data.normalize import title_key
+from knowrl.knowledge.string_table import StringTable
 
 STOPWORDS = "en"
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s.tokenize's default token pattern, which the index is built with
 
 
-def tokenize(texts: list[str]) -> list[list[str]]:
-    return bm25s.tokenize(texts, stopwords=STOPWORDS, return_ids=False, show_progress=False)
+def query_tokens(texts: list[str]) -> list[list[str]]:
+    """The tokens of each text as bm25s.tokenize (which built the index) splits it: lower case, `_TOKEN`.
+
+    Stopwords stay in: they are in no segment's vocabulary (the index was built without them), so
+    `query_matrix` drops them with the other unknown tokens. This costs a fraction of bm25s.tokenize (which
+    rebuilds its stopword set for every text), and queries are tokenized on the path of every GRPO step."""
+    # One lower() and one split for the whole batch; per text only when a text holds the separator.
+    lines = "\x00".join(texts).lower().split("\x00")
+    if len(lines) != len(texts):
+        lines = [text.lower() for text in texts]
+    return [_TOKEN.findall(line) for line in lines]
 
 
 @dataclass
@@ -70,12 +87,25 @@ def build_segment(out_dir: Path, pages: PageBatch) -> dict[str, int]:
     title_number = {t: i for i, t in enumerate(titles_in_order)}
     np.save(out_dir / "rows.page.npy", np.array([title_number[t] for t in page_titles], dtype=np.int32))
     np.save(out_dir / "rows.passage_idx.npy", np.array(passage_idx, dtype=np.int32))
-    (out_dir / "pages.json").write_text(json.dumps(titles_in_order))
-    # Title keys as a JSON list and their row spans as an array: a dict of lists in JSON takes ~15x longer
-    # to parse, and opening the store is on the path of a retried training step.
-    (out_dir / "title_keys.json").write_text(json.dumps(list(spans)))
+    StringTable.build(titles_in_order).save(out_dir, "pages")
+    # Title key i owns the rows title_spans[i]; opening the store is on the path of a retried training step.
+    StringTable.build(list(spans)).save(out_dir, "title_keys")
     np.save(out_dir / "title_spans.npy", np.array(list(spans.values()), dtype=np.int64).reshape(-1, 2))
+    StringTable.build(_tokens_by_id(retriever.vocab_dict)).save(out_dir, "vocab")
     return {"pages": len(spans), "passages": len(texts)}
+
+
+def _tokens_by_id(vocab: dict[str, int]) -> list[str]:
+    tokens = sorted(vocab, key=vocab.__getitem__)
+    if [vocab[t] for t in tokens] != list(range(len(tokens))):
+        raise ValueError("the BM25 vocabulary's ids are not 0..n-1: cannot store it as a string table")
+    return tokens
+
+
+def _legacy_table(path: Path) -> StringTable:
+    """A string table from a segment written before string tables: a JSON list, or bm25s's {token: id}."""
+    loaded = json.loads(path.read_text())
+    return StringTable.build(_tokens_by_id(loaded) if isinstance(loaded, dict) else loaded)
 
 
 class Segment:
@@ -83,19 +113,19 @@ class Segment:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        keys: list[str] = json.loads((directory / "title_keys.json").read_text())
-        self.title_index: dict[str, int] = dict(zip(keys, range(len(keys)), strict=True))
-        self._spans = np.load(directory / "title_spans.npy")
-        self.vocab: dict[str, int] = json.loads((directory / "bm25" / "vocab.index.json").read_text())
+        self.title_index = StringTable.open(directory, "title_keys") or _legacy_table(directory / "title_keys.json")
+        self._spans = np.load(directory / "title_spans.npy", mmap_mode="r")
+        self.vocab = StringTable.open(directory, "vocab") or _legacy_table(directory / "bm25" / "vocab.index.json")
         # The raw CSR arrays, memory-mapped: wrapping them in a scipy matrix here would scan all of them.
         self._data = np.load(directory / "rows.data.npy", mmap_mode="r")
         self._indices = np.load(directory / "rows.indices.npy", mmap_mode="r")
         self._indptr = np.load(directory / "rows.indptr.npy", mmap_mode="r")
-        self._texts = np.memmap(directory / "texts.bin", dtype=np.uint8, mode="r")
+        # Sliced as a memoryview: a numpy slice of a memmap costs microseconds of Python object set-up.
+        self._text_view = memoryview(np.memmap(directory / "texts.bin", dtype=np.uint8, mode="r"))
         self._offsets = np.load(directory / "texts.offsets.npy", mmap_mode="r")
         self._row_page = np.load(directory / "rows.page.npy", mmap_mode="r")
         self._row_passage = np.load(directory / "rows.passage_idx.npy", mmap_mode="r")
-        self._page_titles: list[str] = json.loads((directory / "pages.json").read_text())
+        self._page_titles = StringTable.open(directory, "pages") or _legacy_table(directory / "pages.json")
 
     @property
     def n_passages(self) -> int:
@@ -103,26 +133,42 @@ class Segment:
 
     def passages(self, rows: np.ndarray) -> list[tuple[str, int, str]]:
         """(title, passage index, text) of the given rows."""
-        out = []
-        for row in np.asarray(rows, dtype=np.int64).tolist():
-            start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-            text = self._texts[start:end].tobytes().decode()
-            out.append((self._page_titles[self._row_page[row]], int(self._row_passage[row]), text))
-        return out
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = np.asarray(self._offsets[rows]).tolist(), np.asarray(self._offsets[rows + 1]).tolist()
+        titles = self._page_titles.strings(np.asarray(self._row_page[rows]))
+        texts = self._text_view
+        return [
+            (title, index, str(texts[start:end], "utf-8"))
+            for title, index, start, end in zip(
+                titles, np.asarray(self._row_passage[rows]).tolist(), starts, ends, strict=True
+            )
+        ]
 
     def candidate_rows(self, keys: list[str]) -> np.ndarray:
-        spans = [self._spans[self.title_index[k]] for k in keys if k in self.title_index]
-        ranges = [range(int(start), int(end)) for start, end in spans]
-        return np.fromiter((r for span in ranges for r in span), dtype=np.int64) if ranges else np.empty(0, np.int64)
+        """The rows of the pages with these title keys (keys not in the segment are skipped), page by page."""
+        numbers = self.title_index.lookup(keys)
+        return self.title_rows(numbers[numbers >= 0])
+
+    def title_rows(self, numbers: np.ndarray) -> np.ndarray:
+        """The rows of the pages with these title numbers (positions in `title_index`), page by page."""
+        spans = np.asarray(self._spans[numbers])
+        if not len(spans):
+            return np.empty(0, np.int64)
+        return np.concatenate([np.arange(start, end, dtype=np.int64) for start, end in spans.tolist()])
 
     def query_matrix(self, token_lists: list[list[str]]) -> sp.csr_matrix:
-        rows, cols = [], []
-        for i, tokens in enumerate(token_lists):
-            ids = [self.vocab[t] for t in tokens if t in self.vocab]
-            rows.extend([i] * len(ids))
-            cols.extend(ids)
-        data = np.ones(len(rows), dtype=np.float32)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(token_lists), len(self.vocab)))
+        """One row per query: 1 per occurrence of each of its tokens in the vocabulary (a repeated token counts
+        again, as in bm25s's own scoring)."""
+        unique = list(set(chain.from_iterable(token_lists)))
+        # Unverified: thousands of tokens a step; see string_table.py on what that can cost (nothing measurable).
+        ids = dict(zip(unique, self.vocab.lookup(unique, verify=False).tolist(), strict=True))
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        cols = np.fromiter(map(ids.__getitem__, chain.from_iterable(token_lists)), np.int64, int(lengths.sum()))
+        rows = np.repeat(np.arange(len(token_lists)), lengths)
+        known = cols >= 0  # tokens not in the vocabulary (stopwords among them) score nothing
+        data = np.ones(int(known.sum()), dtype=np.float32)
+        shape = (len(token_lists), len(self.vocab))
+        return sp.csr_matrix((data, (rows[known], cols[known])), shape=shape)  # duplicates summed
 
     def score(self, queries: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
         """BM25 scores (n_queries x len(rows)) of the given passages; bm25s's weights, summed per query term."""

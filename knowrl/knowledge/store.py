@@ -10,36 +10,35 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
 from knowrl.data.normalize import title_key
 from knowrl.knowledge.dense import DenseIndex
-from knowrl.knowledge.segment import Segment, tokenize
+from knowrl.knowledge.segment import Segment, query_tokens
 
 STORE_FILE = "store.json"
-Reps = list[list[str]] | np.ndarray  # per query: BM25 tokens, or a dense embedding row
-
-
-def _take(reps: Reps, rows: list[int]) -> Reps:
-    return reps[rows] if isinstance(reps, np.ndarray) else [reps[i] for i in rows]
+Reps = sp.csr_matrix | np.ndarray  # per query: a BM25 row over a segment's vocabulary, or a dense embedding row
 
 
 class Passage(NamedTuple):
-    """A retrieved passage (a NamedTuple: a training step builds tens of thousands of them)."""
+    """A stored passage. One object per candidate of a search, shared by every query's result that ranks it: a
+    training step ranks ten thousand (query, passage) pairs over a few hundred distinct passages."""
 
     title: str
     passage_idx: int
     text: str
-    score: float
 
 
 @dataclass
 class SearchResult:
-    passages: list[Passage]  # empty when none of the titles is in the store: there is no evidence to retrieve
+    passages: list[Passage]  # best first; empty when none of the titles is in the store: no evidence to retrieve
+    scores: list[float] = field(default_factory=list)  # the query's score of each passage, in the same order
     missing_titles: list[str] = field(default_factory=list)
 
 
@@ -49,13 +48,28 @@ class KnowledgeStore:
     def __init__(self, segments: list[Segment], dense: DenseIndex | None = None) -> None:
         self.segments = segments
         self.dense = dense
+        self._owners: dict[str, tuple[int, int] | None] = {}
 
     def _segment_of(self, key: str) -> int | None:
-        """The first segment holding a title (a store has few segments: no merged index to build on open)."""
-        for number, segment in enumerate(self.segments):
-            if key in segment.title_index:
-                return number
-        return None
+        """The first segment holding a title key (a store has few segments: no merged index to build on open)."""
+        found = self._owners_of([key])[key]
+        return None if found is None else found[0]
+
+    def _owners_of(self, keys: list[str]) -> dict[str, tuple[int, int] | None]:
+        """(segment, title number in it) of each title key, None where no segment has it; looked up together,
+        one hash search per segment. Remembered: a GRPO run asks about the same few thousand titles every step."""
+        new = [key for key in dict.fromkeys(keys) if key not in self._owners]
+        if new:
+            if len(self._owners) + len(new) > 1_000_000:
+                self._owners.clear()
+            owners: dict[str, tuple[int, int] | None] = dict.fromkeys(new)
+            for number, segment in enumerate(self.segments):
+                unowned = [key for key, owner in owners.items() if owner is None]
+                for key, found in zip(unowned, segment.title_index.lookup(unowned).tolist(), strict=True):
+                    if found >= 0:
+                        owners[key] = (number, found)
+            self._owners.update(owners)
+        return {key: self._owners[key] for key in keys}
 
     @classmethod
     def open(
@@ -74,7 +88,7 @@ class KnowledgeStore:
 
     def covers(self, titles: list[str]) -> bool:
         """Whether any of the titles is in the store (a question with none has no evidence)."""
-        return any(self._segment_of(title_key(t)) is not None for t in titles)
+        return any(owner is not None for owner in self._owners_of([title_key(t) for t in titles]).values())
 
     def search(self, query: str, titles: list[str], k: int = 5) -> SearchResult:
         return self.search_batch([query], [titles], k)[0]
@@ -86,40 +100,54 @@ class KnowledgeStore:
         (the authors' retriever reads only the question's own pages)."""
         if len(queries) != len(titles):
             raise ValueError(f"{len(queries)} queries but {len(titles)} title lists")
-        # Query representations: token lists for BM25, embedding rows for the dense backend.
-        reps = self.dense.embedder.encode(list(queries)) if self.dense else tokenize(list(queries))
+        # Query representations: embedding rows for the dense backend; for BM25, per segment (each has its own
+        # vocabulary) one sparse row per query, made when a group first needs that segment.
+        embedded = self.dense.embedder.encode(list(queries)) if self.dense else None
+        tokens = query_tokens(list(queries)) if embedded is None else []
+        query_rows: dict[int, sp.csr_matrix] = {}
+
+        def reps(number: int, members: list[int]) -> Reps:
+            if embedded is not None:
+                return embedded[members]
+            if number not in query_rows:
+                query_rows[number] = self.segments[number].query_matrix(tokens)
+            return query_rows[number][members]
+
         results: list[SearchResult | None] = [None] * len(queries)
         # Group by the raw title list first: title normalisation then runs once per group, not per query.
         groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
         for i, title_list in enumerate(titles):
             groups[tuple(title_list)].append(i)
+        group_keys = {raw: list(dict.fromkeys(title_key(t) for t in raw)) for raw in groups}
+        self._owners_of([key for keys in group_keys.values() for key in keys])  # one lookup per segment for all
         for raw_titles, members in groups.items():
-            keys = list(dict.fromkeys(title_key(t) for t in raw_titles))
-            found = [key for key in keys if self._segment_of(key) is not None]
-            missing = [t for t in raw_titles if self._segment_of(title_key(t)) is None]
-            if not found:
-                for i in members:
-                    results[i] = SearchResult([], missing)
-                continue
-            scored = self._scoped(found, _take(reps, members), k)
-            for i, passages in zip(members, scored, strict=True):
-                results[i] = SearchResult(passages, missing)
+            owner = self._owners_of(group_keys[raw_titles])
+            missing = [t for t in raw_titles if owner[title_key(t)] is None]
+            per_segment: dict[int, list[int]] = defaultdict(list)  # segment -> its title numbers
+            for found in owner.values():
+                if found is not None:
+                    per_segment[found[0]].append(found[1])
+            scored = self._scoped(per_segment, members, reps, k) if per_segment else [([], [])] * len(members)
+            for i, (passages, scores) in zip(members, scored, strict=True):
+                results[i] = SearchResult(passages, scores, missing)
         return results  # type: ignore[return-value]
 
-    def _scoped(self, keys: list[str], reps: Reps, k: int) -> list[list[Passage]]:
-        per_segment: dict[int, list[str]] = defaultdict(list)
-        for key in keys:
-            per_segment[self._segment_of(key)].append(key)
+    def _scoped(
+        self, per_segment: dict[int, list[int]], members: list[int], reps: Callable[[int, list[int]], Reps], k: int
+    ) -> list[tuple[list[Passage], list[float]]]:
         blocks, candidates = [], []
-        for number, seg_keys in per_segment.items():
+        for number, title_numbers in per_segment.items():
             segment = self.segments[number]
-            rows = segment.candidate_rows(seg_keys)
+            rows = segment.title_rows(np.asarray(title_numbers, dtype=np.int64))
             if self.dense is None:
-                blocks.append(segment.score(segment.query_matrix(reps), rows))
+                blocks.append(segment.score(reps(number, members), rows))
             else:
-                blocks.append(np.asarray(reps) @ np.asarray(self.dense.embeddings[number][rows]).T)
-            candidates.extend(segment.passages(rows))
+                blocks.append(np.asarray(reps(number, members)) @ np.asarray(self.dense.embeddings[number][rows]).T)
+            candidates.extend(Passage(*row) for row in segment.passages(rows))
         scores = np.hstack(blocks) if len(blocks) > 1 else blocks[0]
         top = min(k, scores.shape[1])
         order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
-        return [[Passage(*candidates[c], float(scores[q, c])) for c in columns] for q, columns in enumerate(order)]
+        # Python lists once, not a numpy scalar per (query, passage).
+        top_scores = np.take_along_axis(scores, order, axis=1).astype(float).tolist()
+        ranked = order.tolist()
+        return [([candidates[c] for c in columns], row) for columns, row in zip(ranked, top_scores, strict=True)]

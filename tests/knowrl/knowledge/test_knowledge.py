@@ -228,7 +228,7 @@ def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, 
     exact = PAGES["Mount Everest"][1]
     result = store.search(passage_input("Mount Everest", exact), ["Mount Everest", "Zebra"], k=3)
     assert result.passages[0].text == exact  # the passage is embedded as "title text": cosine similarity 1
-    assert result.passages[0].score == pytest.approx(1.0, abs=1e-4)
+    assert result.scores[0] == pytest.approx(1.0, abs=1e-4)
     assert {p.title for p in result.passages} <= {"Mount Everest", "Zebra"}
     query = Embedder(sentence_encoder).encode([passage_input("Zebra", PAGES["Zebra"][0])])
     assert np.allclose(store.dense.embedder.encode([passage_input("Zebra", PAGES["Zebra"][0])]), query, atol=1e-5)
