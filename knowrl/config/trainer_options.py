@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from functools import cache
 from importlib.machinery import PathFinder
 from pathlib import Path
@@ -30,9 +31,26 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
+_PARSE_LOCK = threading.Lock()
+_PARSE_ATTEMPTS = 5
+
+
 @cache
 def _parse(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"))
+    """The module's AST. CPython 3.11 keeps the AST builder's recursion counter per interpreter, not per thread
+    (python/cpython#106905): two threads building ASTs at once (a Prefect flow run loads its entrypoint with `ast`
+    while another thread validates a recipe) can fail with a spurious "AST constructor recursion depth mismatch"
+    SystemError. Our own parses are serialised; one that races another library's is tried again."""
+    source = path.read_text(encoding="utf-8")
+    attempt = 1
+    while True:
+        try:
+            with _PARSE_LOCK:
+                return ast.parse(source, filename=str(path))
+        except SystemError as exc:
+            if "recursion depth mismatch" not in str(exc) or attempt >= _PARSE_ATTEMPTS:
+                raise
+            attempt += 1
 
 
 def _find_class(module: str, name: str) -> tuple[ast.ClassDef, str] | None:
