@@ -50,14 +50,10 @@ class KnowledgeStore:
         self.dense = dense
         self._owners: dict[str, tuple[int, int] | None] = {}
 
-    def _segment_of(self, key: str) -> int | None:
-        """The first segment holding a title key (a store has few segments: no merged index to build on open)."""
-        found = self._owners_of([key])[key]
-        return None if found is None else found[0]
-
     def _owners_of(self, keys: list[str]) -> dict[str, tuple[int, int] | None]:
-        """(segment, title number in it) of each title key, None where no segment has it; looked up together,
-        one hash search per segment. Remembered: a GRPO run asks about the same few thousand titles every step."""
+        """(segment, title number in it) of each title key: the first segment holding it (a store has few
+        segments, so no merged index is built on open), None where none has it. Looked up together, one hash
+        search per segment, and remembered: a GRPO run asks about the same few thousand titles every step."""
         new = [key for key in dict.fromkeys(keys) if key not in self._owners]
         if new:
             if len(self._owners) + len(new) > 1_000_000:
