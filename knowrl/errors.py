@@ -15,16 +15,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-
-class KnowrlError(Exception):
-    """Base of the pipeline's own errors. `transient=True`: the same call may succeed later."""
-
-    transient: bool = False
-
-    def __init__(self, message: str, *, transient: bool | None = None) -> None:
-        super().__init__(message)
-        if transient is not None:
-            self.transient = transient
+# The base lives in storage/ (the lowest layer) so that storage's errors share it; the library imports it from here.
+from storage.errors import KnowrlError
 
 
 class ConfigError(KnowrlError, ValueError):
@@ -57,8 +49,6 @@ def is_transient(exc: BaseException) -> bool:
     """Whether retrying the failed stage can help."""
     if isinstance(exc, KnowrlError):
         return exc.transient
-    if type(exc).__name__ in ("WarehouseBusyError",):  # storage/ does not import knowrl: matched by name
-        return True
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
     if isinstance(exc, OSError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import duckdb
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -80,7 +79,7 @@ def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> N
     warehouse = open_warehouse(paths, read_only=True)
     try:
         statuses = stage_statuses(recipe, StageRuns(warehouse))
-    except (WarehouseNotFoundError, duckdb.CatalogException):  # no warehouse, or one no stage ever wrote to
+    except WarehouseNotFoundError:  # no warehouse, or one no stage ever wrote to
         statuses = []
     if not any(s.last for s in statuses):
         console.print(
@@ -131,5 +130,5 @@ def cached_run_refs(
     try:
         runs = StageRuns(open_warehouse(paths, read_only=True))
         return cached_run(plan, runs, lambda key: (Path(results) / key).is_file())
-    except (WarehouseNotFoundError, duckdb.CatalogException, KnowrlError):
+    except KnowrlError:  # WarehouseNotFoundError among them
         return None  # no runs yet, or a source to probe that the run reports properly

@@ -19,7 +19,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from storage.artifacts import _is_local_fs, _verify, hash_file, sweep_temporaries, temp_name
+from storage.errors import KnowrlError
+from storage.files import file_hashes, mismatched_files, sweep_temporaries, temp_name
+from storage.remote import RemoteTree
 
 log = logging.getLogger("knowrl.storage")
 
@@ -27,7 +29,7 @@ MARKER = "KNOWRL_COMPLETE"  # the same name knowrl/train/checkpoints.py gives it
 _STEP = re.compile(r"^checkpoint-(\d+)$")
 
 
-class CheckpointNotFoundError(LookupError):
+class CheckpointNotFoundError(KnowrlError, LookupError):
     """The requested checkpoint has no complete remote copy."""
 
 
@@ -35,64 +37,55 @@ class CheckpointMirror:
     """Uploads completed checkpoints and finds the newest one a run can resume from."""
 
     def __init__(self, remote_url: str | None, *, storage_options: dict[str, Any] | None = None) -> None:
-        self.base_url = f"{remote_url.rstrip('/')}/checkpoints" if remote_url else None
-        self.storage_options = storage_options or {}
-        self._fs: Any = None
+        self.remote = (
+            RemoteTree(f"{remote_url.rstrip('/')}/checkpoints", storage_options=storage_options)
+            if remote_url
+            else None
+        )
 
     @property
     def enabled(self) -> bool:
-        return self.base_url is not None
+        return self.remote is not None
+
+    @property
+    def base_url(self) -> str | None:
+        return self.remote.base_url if self.remote else None
 
     def __repr__(self) -> str:
         return f"CheckpointMirror({self.base_url!r})"
-
-    def _filesystem(self) -> Any:
-        if self._fs is None:
-            import fsspec
-
-            self._fs, _ = fsspec.core.url_to_fs(self.base_url, **self.storage_options)
-        return self._fs
-
-    def _url(self, run_key: str, *parts: str) -> str:
-        return "/".join([self.base_url or "", run_key, *parts])
 
     def upload(self, run_key: str, checkpoint_dir: Path, *, keep: int | None = None) -> str | None:
         """Mirror one complete local checkpoint; returns its remote URL (None in the local profile).
 
         `keep` (optional) then deletes all but the newest `keep` remote checkpoints of the run, marker first.
         """
-        if not self.enabled:
+        if self.remote is None:
             return None
         checkpoint_dir = Path(checkpoint_dir)
         if not checkpoint_dir.is_dir():
             raise FileNotFoundError(f"checkpoint {checkpoint_dir} does not exist; pass a saved checkpoint directory")
         name = checkpoint_dir.name
-        fs = self._filesystem()
-        files = sorted(p for p in checkpoint_dir.rglob("*") if p.is_file() and p.name != MARKER)
-        hashes: dict[str, str] = {}
-        local_fs = _is_local_fs(fs)
-        for path in files:
-            rel = path.relative_to(checkpoint_dir).as_posix()
-            hashes[rel] = hash_file(path)
-            remote = self._url(run_key, name, rel)
-            if local_fs:
-                fs.makedirs(remote.rsplit("/", 1)[0], exist_ok=True)
-            fs.put_file(str(path), remote)
+        hashes = file_hashes(checkpoint_dir, leave_out=MARKER)
         local_marker = checkpoint_dir / MARKER
         marker = {"files": hashes, "local_marker": local_marker.read_text() if local_marker.exists() else ""}
-        fs.pipe_file(self._url(run_key, name, MARKER), json.dumps(marker, sort_keys=True).encode())
-        log.info("mirrored checkpoint %s of run %s (%d files) to %s", name, run_key, len(files), self.base_url)
+        self.remote.put_tree(
+            checkpoint_dir,
+            sorted(hashes),
+            run_key,
+            name,
+            marker=MARKER,
+            marker_bytes=json.dumps(marker, sort_keys=True).encode(),
+        )
+        log.info("mirrored checkpoint %s of run %s (%d files) to %s", name, run_key, len(hashes), self.base_url)
         if keep is not None:
             self._prune(run_key, keep)
-        return self._url(run_key, name)
+        return self.remote.url(run_key, name)
 
     def complete(self, run_key: str) -> list[str]:
         """Names of the run's checkpoints whose upload finished, oldest step first."""
-        if not self.enabled:
+        if self.remote is None:
             return []
-        fs = self._filesystem()
-        fs.invalidate_cache(self._url(run_key))
-        names = [p.rstrip("/").split("/")[-2] for p in fs.glob(self._url(run_key, "*", MARKER))]
+        names = self.remote.marked(run_key, marker=MARKER)
         return sorted(names, key=lambda n: (int(m.group(1)), n) if (m := _STEP.match(n)) else (-1, n))
 
     def latest(self, run_key: str) -> str | None:
@@ -102,7 +95,7 @@ class CheckpointMirror:
 
     def download(self, run_key: str, name: str, local_dir: Path) -> Path:
         """Fetch checkpoint `name` into `local_dir/name` (atomically, verified) and return that path."""
-        if not self.enabled:
+        if self.remote is None:
             raise CheckpointNotFoundError(
                 f"no checkpoint mirror in the local profile (checkpoint {name} of run {run_key}); "
                 "set KNOWRL_ARTIFACTS_URL to mirror checkpoints"
@@ -110,12 +103,12 @@ class CheckpointMirror:
         target = Path(local_dir) / name
         if (target / MARKER).exists():
             return target
-        fs = self._filesystem()
+        where = self.remote.url(run_key, name)
         try:
-            marker = json.loads(fs.cat_file(self._url(run_key, name, MARKER)))
+            marker = json.loads(self.remote.read_bytes(run_key, name, MARKER))
         except FileNotFoundError:
             raise CheckpointNotFoundError(
-                f"checkpoint {name} of run {run_key} has no complete copy at {self._url(run_key, name)}; "
+                f"checkpoint {name} of run {run_key} has no complete copy at {where}; "
                 f"use one of {self.complete(run_key)} or start the run afresh"
             ) from None
         Path(local_dir).mkdir(parents=True, exist_ok=True)
@@ -123,15 +116,12 @@ class CheckpointMirror:
         tmp = Path(local_dir) / temp_name(f".{name}")
         tmp.mkdir()
         try:
-            names = sorted(marker["files"])
-            for rel in names:
-                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            fs.get([self._url(run_key, name, rel) for rel in names], [str(tmp / rel) for rel in names])
-            bad = _verify(tmp, {"files": marker["files"]})
+            self.remote.get_tree(sorted(marker["files"]), run_key, name, into=tmp)
+            bad = mismatched_files(tmp, marker["files"])
             if bad:
                 raise CheckpointNotFoundError(
-                    f"checkpoint {name} of run {run_key} at {self._url(run_key, name)} does not match its marker "
-                    f"(files: {bad[:5]}); delete it remotely and resume from an older one"
+                    f"checkpoint {name} of run {run_key} at {where} does not match its marker (files: {bad[:5]}); "
+                    "delete it remotely and resume from an older one"
                 )
             (tmp / MARKER).write_text(marker.get("local_marker", ""))
             if target.exists():
@@ -146,8 +136,6 @@ class CheckpointMirror:
     def _prune(self, run_key: str, keep: int) -> None:
         if keep < 1:
             raise ValueError(f"keep={keep} would delete the checkpoint just uploaded; pass keep >= 1")
-        fs = self._filesystem()
+        assert self.remote is not None
         for name in self.complete(run_key)[:-keep]:
-            # Marker first: from then on no reader takes the rest for a complete checkpoint.
-            fs.rm_file(self._url(run_key, name, MARKER))
-            fs.rm(self._url(run_key, name), recursive=True)
+            self.remote.remove_tree(run_key, name, marker=MARKER)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from storage.artifacts import ArtifactStore, UploadProgress
+from storage.artifacts import ArtifactStore
 from storage.checkpoints import CheckpointMirror
 from storage.paths import Paths
 from storage.profile import StorageProfile
+from storage.remote import UploadProgress
 from storage.warehouse import Warehouse
 
 

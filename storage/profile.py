@@ -37,13 +37,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from storage.errors import KnowrlError
+
 DEFAULT_WAIT_S = 600.0
 DEFAULT_S3_CONCURRENCY = 8
 DEFAULT_S3_PART_MB = 32
 _SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "PGPASSWORD")
 
 
-class StorageConfigError(ValueError):
+class StorageConfigError(KnowrlError, ValueError):
     """A storage environment variable has a value the pipeline cannot use."""
 
 

@@ -6,7 +6,9 @@ import json
 import uuid
 from typing import Any
 
-from storage.warehouse import Warehouse
+import duckdb
+
+from storage.warehouse import Warehouse, WarehouseNotFoundError
 
 
 class StageRuns:
@@ -33,7 +35,12 @@ class StageRuns:
             query += " AND cache_key = ?"
             params.append(cache_key)
         with self.warehouse.connect() as con:
-            row = con.execute(query + " ORDER BY finished_at DESC LIMIT 1", params).fetchall()
+            try:
+                row = con.execute(query + " ORDER BY finished_at DESC LIMIT 1", params).fetchall()
+            except duckdb.CatalogException as exc:  # opened read-only before any stage created the table
+                raise WarehouseNotFoundError(
+                    f"the warehouse {self.warehouse.describe()} holds no stage runs yet; run a stage first"
+                ) from exc
         if not row:
             return None
         row = row[0]

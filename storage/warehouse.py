@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from storage.errors import KnowrlError
 from storage.profile import StorageConfigError, wait_seconds_from_env
 from storage.schema import MIGRATIONS, WRITE_LOCKS
 
@@ -54,12 +55,14 @@ _OPEN_FILES: dict[str, _OpenFile] = {}
 _OPEN_FILES_CHANGED = threading.Condition()
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(KnowrlError, RuntimeError):
     """The warehouse cannot be used as asked; the message names the warehouse and the fix."""
 
 
 class WarehouseBusyError(WarehouseError):
     """Another process held the DuckDB file's lock for longer than the writer was allowed to wait."""
+
+    transient = True  # the holder finishes its write: a retry of the stage later gets the lock
 
 
 class WarehouseNotFoundError(WarehouseError, FileNotFoundError):

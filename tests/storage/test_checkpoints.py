@@ -45,7 +45,7 @@ def test_a_checkpoint_without_its_marker_is_never_picked(remote_profile, tmp_pat
     mirror.upload("r", _checkpoint(run_dir, 1))
     mirror.upload("r", _checkpoint(run_dir, 2))
     # An upload that died before its marker: files present, no marker.
-    fs = mirror._filesystem()
+    fs = mirror.remote.fs
     fs.rm_file(f"{mirror.base_url}/r/checkpoint-2/{MARKER}")
     assert mirror.latest("r") == "checkpoint-1"
 
@@ -56,13 +56,13 @@ def test_keep_prunes_old_remote_checkpoints(remote_profile, tmp_path: Path) -> N
     for step in (1, 2, 3):
         mirror.upload("r", _checkpoint(run_dir, step), keep=2)
     assert mirror.complete("r") == ["checkpoint-2", "checkpoint-3"]
-    assert not mirror._filesystem().exists(f"{mirror.base_url}/r/checkpoint-1/trainer_state.json")
+    assert not mirror.remote.fs.exists(f"{mirror.base_url}/r/checkpoint-1/trainer_state.json")
 
 
 def test_corrupted_remote_checkpoint_is_refused(remote_profile, tmp_path: Path) -> None:
     mirror = open_checkpoints(Paths(tmp_path))
     mirror.upload("r", _checkpoint(tmp_path / "runs" / "r", 7))
-    mirror._filesystem().pipe_file(f"{mirror.base_url}/r/checkpoint-7/trainer_state.json", b"{}")
+    mirror.remote.fs.pipe_file(f"{mirror.base_url}/r/checkpoint-7/trainer_state.json", b"{}")
     target = tmp_path / "elsewhere"
     with pytest.raises(CheckpointNotFoundError, match="trainer_state.json"):
         mirror.download("r", "checkpoint-7", target)

@@ -14,6 +14,7 @@ from knowrl.errors import BackendError, ConfigError, InputError
 from knowrl.pipeline.refs import PublishRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.pipeline.stages import cache_key
+from storage import WarehouseBusyError
 from storage.stage_runs import StageRuns
 from tasks.common import finish, result_storage, retry_on_io, stage_task
 from tests.support.refs import made_up_ref
@@ -25,7 +26,7 @@ from tests.support.refs import made_up_ref
         (BackendError("judge endpoint down", transient=True), True),  # an endpoint or Hub outage
         (ConnectionError("reset by peer"), True),
         (TimeoutError("read timed out"), True),
-        (type("WarehouseBusyError", (RuntimeError,), {})("locked"), True),  # storage/ raises it; matched by name
+        (WarehouseBusyError("locked for 600 s"), True),  # storage's errors share the base and its flag
         (ConfigError("unknown key grpo.max_stepz"), False),  # a bad recipe fails at once, not three times
         (InputError("rl.jsonl row 3: not JSON"), False),
         (FileNotFoundError("recipes/deepspeed/zero9.json"), False),
