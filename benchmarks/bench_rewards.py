@@ -49,11 +49,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from knowrl.config.stages import KnowledgeConfig  # noqa: E402
 
 from benchmarks.authors_reference import DocDB, PairNLI, Retrieval, SyncChat, write_topic_kb  # noqa: E402
 from knowrl.config.backends import EndpointConfig, ExtractorConfig, JudgeConfig, VerifierConfig  # noqa: E402
-from knowrl.config.stages import DataConfig, KnowledgeConfig  # noqa: E402
+from knowrl.data.config import DataConfig  # noqa: E402
 from knowrl.data.normalize import title_key  # noqa: E402
+from knowrl.data.result import DataRef  # noqa: E402
 from knowrl.data.stage import run_data_stage  # noqa: E402
 from knowrl.judges import build_extractor, build_judge  # noqa: E402
 from knowrl.judges.base import JudgeItem  # noqa: E402
@@ -68,7 +70,6 @@ from knowrl.judges.prompts import (  # noqa: E402
 )
 from knowrl.knowledge.stage import open_store, run_knowledge_stage  # noqa: E402
 from knowrl.method.parsing import reasoning_text, reward_view  # noqa: E402
-from knowrl.pipeline.refs import DataRef  # noqa: E402
 from knowrl.pipeline.runtime import StageContext  # noqa: E402
 from knowrl.rewards import RewardScorer  # noqa: E402
 from knowrl.rewards.arithmetic import correctness_score, factuality_score  # noqa: E402
@@ -229,7 +230,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-rewards-") as tmp:
         os.environ["KNOWRL_HOME"] = str(Path(tmp) / "home")
         ctx = StageContext.from_env()
-        data = run_data_stage(DataConfig(rl_source=str(ROOT / "demo/data/rl.jsonl")), ctx)
+        data = run_data_stage(DataConfig(rl_source=str(ROOT / "demo/data/rl.jsonl")), {}, ctx)
         encoder = build_tiny_sentence_encoder(Path(tmp) / "encoder") if args.retrieval == "dense" else None
         knowledge = run_knowledge_stage(
             KnowledgeConfig(

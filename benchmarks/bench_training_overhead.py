@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from knowrl.config.recipe import load_recipe  # noqa: E402
 from knowrl.data.stage import run_data_stage  # noqa: E402
 from knowrl.knowledge.stage import run_knowledge_stage  # noqa: E402
 from knowrl.models import resolve_model  # noqa: E402
 from knowrl.pipeline.runtime import StageContext  # noqa: E402
+from knowrl.registry import load_recipe  # noqa: E402
 from knowrl.rewards import build_reward_functions  # noqa: E402
 from knowrl.train.grpo import build_scorer, grpo_args, grpo_rows, run_grpo_stage  # noqa: E402
 
@@ -61,8 +61,8 @@ def main() -> None:
         os.environ["KNOWRL_HOME"] = str(Path(tmp) / "home")
         ctx = StageContext.from_env()
         recipe = load_recipe(ROOT / "recipes/demo.yaml", [f"grpo.max_steps={STEPS}"])
-        data = run_data_stage(recipe.data, ctx)
-        knowledge = run_knowledge_stage(recipe.knowledge, data, ctx)
+        data = run_data_stage(recipe.data, {}, ctx)
+        knowledge = run_knowledge_stage(recipe.knowledge, {"data": data}, ctx)
         model_dir = resolve_model("builtin:tiny-qwen2", ctx.paths.models)
         refs = {"data": data, "knowledge": knowledge, "sft": {"model_path": str(model_dir), "fingerprint": "base"}}
         cfg = recipe.grpo.model_copy(update={"save_steps": 10})

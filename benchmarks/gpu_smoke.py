@@ -20,11 +20,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from knowrl.config.recipe import load_recipe  # noqa: E402
 from knowrl.data.stage import run_data_stage  # noqa: E402
 from knowrl.knowledge.stage import run_knowledge_stage  # noqa: E402
 from knowrl.models import resolve_model  # noqa: E402
 from knowrl.pipeline.runtime import StageContext  # noqa: E402
+from knowrl.registry import load_recipe  # noqa: E402
 from knowrl.train.grpo import run_grpo_stage  # noqa: E402
 from knowrl.train.sft import run_sft_stage  # noqa: E402
 from storage.training_logs import TrainingLogs  # noqa: E402
@@ -67,18 +67,18 @@ def main() -> None:
             [
                 "sft.max_steps=10",
                 "sft.bf16=true",
-                "sft.per_device_batch=8",
+                "sft.per_device_train_batch_size=8",
                 "sft.sample_prompts=8",
                 "grpo.max_steps=5",
                 "grpo.bf16=true",
-                "grpo.per_device_batch=16",
+                "grpo.per_device_train_batch_size=16",
                 "grpo.num_generations=8",
                 "grpo.max_completion_length=128",
                 "grpo.gradient_checkpointing=true",
             ],
         )
-        data = run_data_stage(recipe.data, ctx)
-        knowledge = run_knowledge_stage(recipe.knowledge, data, ctx)
+        data = run_data_stage(recipe.data, {}, ctx)
+        knowledge = run_knowledge_stage(recipe.knowledge, {"data": data}, ctx)
         base = small_model(ctx.paths.models)
         figures: dict = {"gpu": torch.cuda.get_device_name(0)}
         torch.cuda.reset_peak_memory_stats()
@@ -127,8 +127,8 @@ def nli_check(tmp: Path) -> dict:
 
 def generation_check(model_path: Path, recipe) -> dict:
     """Greedy evaluation generation of the GRPO model on the demo's held-out questions."""
-    from knowrl.config.stages import BenchmarkSpec
     from knowrl.evaluate.benchmarks import load_benchmark
+    from knowrl.evaluate.config import BenchmarkSpec
     from knowrl.evaluate.generation import Generator
     from knowrl.method.prompts import chat_messages
 

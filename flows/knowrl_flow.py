@@ -1,44 +1,16 @@
-"""The `knowrl` flow: six stages, each a cached, retriable task. Deployed as `knowrl/full` and per stage."""
+"""The `knowrl` flow: the stages in order, each a cached, retriable task. Deployed as `knowrl/full` and per stage."""
 
 from __future__ import annotations
 
 import os
 
 from prefect import flow, get_run_logger
-from prefect.deployments import run_deployment
 
 from knowrl.pipeline.plan import RunPlan
-from knowrl.pipeline.refs import DataRef, StageRef
+from knowrl.pipeline.refs import StageRef
+from knowrl.registry import REGISTRY
 from storage import Paths
-from tasks import STAGE_TASKS
-from tasks.common import result_storage
-
-
-def run_stage(stage: str, plan: RunPlan, refs: dict[str, StageRef]) -> None:
-    """Run a selected stage as its task (a cache hit when nothing changed), or reuse its last result
-    when a selected stage after it needs it; the result goes into `refs`."""
-    if stage not in plan.selected:
-        if plan.needed_as_upstream(stage):
-            refs[stage] = plan.previous_ref(stage)
-        return
-    if stage in plan.remote:
-        # Run on the stage's own deployment (e.g. on the gpu pool), as a linked subflow; it writes its
-        # result to the shared warehouse, where this flow reads it back.
-        parameters = {
-            "recipe": plan.recipe_path,
-            "stages": [stage],
-            "overrides": plan.overrides,
-            "from_stage": stage if stage in plan.refresh else None,
-            "remote_stages": [],  # the stage runs right there, whatever that worker's KNOWRL_REMOTE_STAGES says
-        }
-        run = run_deployment(f"knowrl/{stage}", parameters=parameters, timeout=None)
-        if not run.state or not run.state.is_completed():
-            raise RuntimeError(f"stage {stage} on deployment knowrl/{stage} ended {run.state and run.state.name}")
-        refs[stage] = plan.previous_ref(stage)
-        return
-    task = STAGE_TASKS[stage].with_options(result_storage=result_storage(), refresh_cache=stage in plan.refresh)
-    extra = {"recipe": plan.recipe.model_dump(mode="json")} if stage == "publish" else {}
-    refs[stage] = task(config=plan.recipe.stage_config(stage), upstream=plan.upstream(stage, refs), **extra)
+from tasks.dispatch import stage_runner
 
 
 @flow(name="knowrl")
@@ -56,16 +28,15 @@ def knowrl(
     the GPU stages to the gpu pool without every run naming them."""
     if remote_stages is None:
         remote_stages = [s.strip() for s in os.environ.get("KNOWRL_REMOTE_STAGES", "").split(",") if s.strip()]
-    plan = RunPlan.create(recipe, stages, from_stage, overrides, remote_stages, paths=Paths.from_env())
-    refs: dict[str, StageRef] = {}
-    run_stage("data", plan, refs)
-    data = refs.get("data")
-    if isinstance(data, DataRef) and plan.should_stop_after_data(data):
-        get_run_logger().info("data fingerprint %s is unchanged: nothing to retrain", data.fingerprint)
-        return refs
-    run_stage("knowledge", plan, refs)
-    run_stage("sft", plan, refs)
-    run_stage("grpo", plan, refs)
-    run_stage("evaluate", plan, refs)
-    run_stage("publish", plan, refs)
-    return refs
+    plan = RunPlan.create(REGISTRY, recipe, stages, from_stage, overrides, remote_stages, paths=Paths.from_env())
+    plan.preflight()  # e.g. TRL's option names: fail in seconds, before any stage computes
+    run = plan.walk(stage_runner(plan))
+    run.stage("data")
+    run.stage("knowledge")
+    run.stage("sft")
+    run.stage("grpo")
+    run.stage("evaluate")
+    run.stage("publish")
+    if run.stopped:
+        get_run_logger().info(run.stopped)
+    return run.results()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from knowrl.errors import InputError
 from knowrl.models import resolve_model
-from knowrl.pipeline.refs import ArtifactRef, SFTRef, TrainedModelRef
+from knowrl.pipeline.refs import ArtifactRef
 from knowrl.pipeline.runtime import StageContext
+from knowrl.train.result import SFTRef, TrainedModelRef
 
 
 class StageOutputError(InputError):

@@ -22,12 +22,13 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 from knowrl import resources
-from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError, disk_full_message
-from knowrl.pipeline.stages import select_stages
+from knowrl.pipeline.plan import RunPlan
+from knowrl.registry import REGISTRY
 from knowrl_cli import reaper, stack
 from knowrl_cli.progress import run_display
 from knowrl_cli.summary import cached_run_refs, print_run_summary, print_status
+from storage import Paths
 
 # The demo recipe ships with the package (knowrl/resources): `knowrl demo` works from any folder and from a wheel.
 DEMO_RECIPE = resources.recipes_dir() / "demo.yaml"
@@ -69,15 +70,18 @@ def _run(
 ) -> None:
     # Validate the recipe, the overrides and the stage selection before Prefect starts: a typo fails in a second.
     try:
-        load_recipe(recipe, overrides)
-        select_stages(stages, from_stage)
+        plan = RunPlan.create(REGISTRY, str(recipe), stages, from_stage, overrides, paths=Paths.from_env())
     except KnowrlError as exc:
         _fail(exc)
-    cached = cached_run_refs(recipe, stages, from_stage, overrides)
+    cached = cached_run_refs(plan)
     if cached is not None:
         console.print("every stage to run is cached: the last results are reused (Prefect was not started)")
         print_run_summary(console, cached)
         return
+    try:
+        plan.preflight()  # e.g. TRL's option names: seconds, before Prefect starts and before any stage computes
+    except KnowrlError as exc:
+        _fail(exc)
     from flows.knowrl_flow import knowrl
 
     reaper.watch()  # Prefect's temporary server (and any other child) must not outlive a kill -9 of this command

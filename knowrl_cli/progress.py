@@ -19,9 +19,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from knowrl import STAGES
 from knowrl.errors import KnowrlError, disk_full_message
 from knowrl.pipeline.runtime import ProgressEvent, listen_progress
+from knowrl.registry import REGISTRY
 
 # Our loggers: their INFO lines are the run's log. Any other library logs only warnings and errors, as Python's
 # and Prefect's defaults intend (a library that sets its own logger to DEBUG does not change that).
@@ -84,7 +84,7 @@ class StageDisplay:
     when the next stage starts, or when the run ends.
     """
 
-    def __init__(self, console: Console, stages: tuple[str, ...] = STAGES) -> None:
+    def __init__(self, console: Console, stages: tuple[str, ...] = REGISTRY.names) -> None:
         self.progress = Progress(
             TextColumn("{task.fields[icon]}"),
             TextColumn("[bold]{task.fields[stage]:<9}[/bold]"),

@@ -33,6 +33,7 @@ from typing import Any
 import typer
 
 from knowrl.errors import KnowrlError
+from knowrl.registry import REGISTRY
 from storage import Paths
 
 
@@ -43,7 +44,7 @@ class StackError(KnowrlError):
 app = typer.Typer(help="Start and stop a local Prefect stack (server, work pools, deployments, workers).")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POOLS = ("cpu", "gpu")
-GPU_STAGES = "sft,grpo,evaluate"
+GPU_STAGES = ",".join(spec.name for spec in REGISTRY if spec.gpu)  # sent to the gpu pool
 BUCKET = "knowrl"
 STATE = "distributed.json"
 WORKER_ENV = "worker.env"

@@ -9,63 +9,22 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from knowrl import STAGES
-from knowrl.config.recipe import load_recipe
 from knowrl.errors import KnowrlError
 from knowrl.pipeline.plan import RunPlan
-from knowrl.pipeline.refs import (
-    ArtifactRef,
-    DataRef,
-    EvaluateRef,
-    GRPORef,
-    KnowledgeRef,
-    PublishRef,
-    SFTRef,
-    StageRef,
-)
+from knowrl.pipeline.refs import ArtifactRef, StageRef
 from knowrl.pipeline.status import cached_run, stage_statuses
+from knowrl.registry import REGISTRY
 from storage import Paths, WarehouseNotFoundError, open_warehouse, prefect_result_location
 from storage.stage_runs import StageRuns
-
-
-def _headline(ref: StageRef) -> str:
-    if isinstance(ref, DataRef):
-        rl, cs = ref.rl, ref.coldstart
-        return (
-            f"RL {rl.n_accepted}/{rl.n_read} accepted ({rl.n_quarantined} quarantined), "
-            f"cold-start {cs.n_accepted if cs else 0}/{cs.n_read if cs else 0}; new version: {rl.is_new_version}"
-        )
-    if isinstance(ref, KnowledgeRef):
-        return (
-            f"coverage {ref.titles_found}/{ref.titles_needed} titles, {ref.pages_total} pages, "
-            f"{ref.pages_indexed_now} indexed this run"
-        )
-    if isinstance(ref, SFTRef):
-        m = ref.metrics
-        return (
-            f"format share {m['format_share_before']} -> {m['format_share_after']}, loss {m['train_loss']:.3f}, "
-            f"{m['steps']} steps in {m['train_seconds']}s"
-        )
-    if isinstance(ref, GRPORef):
-        m = ref.metrics
-        return (
-            f"mean reward {m['reward_first_half']} (first half) -> {m['reward_second_half']} (second half), "
-            f"{m['steps']} steps in {m['train_seconds']}s"
-        )
-    if isinstance(ref, EvaluateRef):
-        return f"{ref.summary} (report {ref.report_path})"
-    if isinstance(ref, PublishRef):
-        return f"pushed {ref.url}" if ref.pushed else f"bundle (not pushed) at {ref.bundle_path}"
-    return ""
 
 
 def print_run_summary(console: Console, refs: dict[str, StageRef]) -> None:
     table = Table(title="knowrl run")
     table.add_column("stage")
     table.add_column("result")
-    for stage in STAGES:
+    for stage in REGISTRY.names:
         if stage in refs:
-            table.add_row(stage, _headline(refs[stage]))
+            table.add_row(stage, refs[stage].headline())
         else:
             table.add_row(stage, "[yellow]not run[/yellow] (not selected, or stopped: data unchanged)")
     console.print(table)
@@ -74,11 +33,11 @@ def print_run_summary(console: Console, refs: dict[str, StageRef]) -> None:
 def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> None:
     """Each stage: its last run, whether a run of the recipe now would reuse it (the full cache key matches), its
     artifact and result. One line when KNOWRL_HOME holds no runs; never creates or writes a warehouse."""
-    recipe = load_recipe(recipe_path, overrides)
     paths = Paths.from_env()
+    plan = RunPlan.create(REGISTRY, str(recipe_path), overrides=overrides, paths=paths)
     warehouse = open_warehouse(paths, read_only=True)
     try:
-        statuses = stage_statuses(recipe, StageRuns(warehouse))
+        statuses = stage_statuses(plan, StageRuns(warehouse))
     except WarehouseNotFoundError:  # no warehouse, or one no stage ever wrote to
         statuses = []
     if not any(s.last for s in statuses):
@@ -105,14 +64,12 @@ def print_status(console: Console, recipe_path: Path, overrides: list[str]) -> N
         ref = status.ref
         artifact = (ref.artifact_id if isinstance(ref, ArtifactRef) else ref.fingerprint if ref else "")[:12]
         table.add_row(
-            status.stage, str(status.last["finished_at"])[:19], matches, artifact, _headline(ref) if ref else ""
+            status.stage, str(status.last["finished_at"])[:19], matches, artifact, ref.headline() if ref else ""
         )
     console.print(table)
 
 
-def cached_run_refs(
-    recipe_path: Path, stages: list[str] | None, from_stage: str | None, overrides: list[str]
-) -> dict[str, StageRef] | None:
+def cached_run_refs(plan: RunPlan) -> dict[str, StageRef] | None:
     """The results of a run in which every stage would be a cache hit, read from the warehouse and checked against
     Prefect's result records without starting Prefect: in ephemeral mode Prefect starts a temporary server for
     each run (seconds) only to find that nothing has to run. None when a stage would compute, or when the run goes
@@ -122,13 +79,11 @@ def cached_run_refs(
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
-    paths = Paths.from_env()
-    results = prefect_result_location(paths)
+    results = prefect_result_location(plan.paths)
     if settings.api.url or settings.tasks.refresh_cache or "://" in results:
         return None
-    plan = RunPlan.create(str(recipe_path), stages, from_stage, overrides, paths=paths)
     try:
-        runs = StageRuns(open_warehouse(paths, read_only=True))
+        runs = StageRuns(open_warehouse(plan.paths, read_only=True))
         return cached_run(plan, runs, lambda key: (Path(results) / key).is_file())
     except KnowrlError:  # WarehouseNotFoundError among them
         return None  # no runs yet, or a source to probe that the run reports properly

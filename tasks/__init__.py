@@ -1,19 +1,9 @@
-"""One thin Prefect task per stage: cache key, retries, artifacts; the work is in knowrl/."""
+"""The Prefect layer of the stages: one task per stage, made from its spec (tasks/stage_task.py), and the dispatch
+of a stage to its own deployment (tasks/dispatch.py). The work is in knowrl/."""
 
-from tasks.data import data_stage
-from tasks.evaluate import evaluate_stage
-from tasks.grpo import grpo_stage
-from tasks.knowledge import knowledge_stage
-from tasks.publish import publish_stage
-from tasks.sft import sft_stage
+from knowrl.registry import REGISTRY
+from tasks.stage_task import stage_task
 
-STAGE_TASKS = {
-    "data": data_stage,
-    "knowledge": knowledge_stage,
-    "sft": sft_stage,
-    "grpo": grpo_stage,
-    "evaluate": evaluate_stage,
-    "publish": publish_stage,
-}
+STAGE_TASKS = {spec.name: stage_task(spec) for spec in REGISTRY}
 
 __all__ = ["STAGE_TASKS"]

@@ -67,7 +67,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def demo_data_ref(ctx):
-    from knowrl.config.stages import DataConfig
+    from knowrl.data.config import DataConfig
     from knowrl.data.stage import run_data_stage
 
     cfg = DataConfig(
@@ -75,16 +75,18 @@ def demo_data_ref(ctx):
         coldstart_source=str(DEMO / "data" / "coldstart.json"),
         heldout_fraction=0.0,
     )
-    return run_data_stage(cfg, ctx)
+    return run_data_stage(cfg, {}, ctx)
 
 
 @pytest.fixture
 def demo_knowledge_ref(ctx, demo_data_ref):
-    from knowrl.config.stages import KnowledgeConfig
+    from knowrl.knowledge.config import KnowledgeConfig
     from knowrl.knowledge.stage import run_knowledge_stage
 
     return run_knowledge_stage(
-        KnowledgeConfig(source=str(DEMO / "data" / "corpus.jsonl"), passage_max_tokens=64), demo_data_ref, ctx
+        KnowledgeConfig(source=str(DEMO / "data" / "corpus.jsonl"), passage_max_tokens=64),
+        {"data": demo_data_ref},
+        ctx,
     )
 
 

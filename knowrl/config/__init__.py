@@ -1,23 +1,2 @@
-"""Recipes: one validated config per stage, loaded from YAML with `section.key=value` overrides."""
-
-from knowrl.config.recipe import Recipe, RecipeError, load_recipe
-from knowrl.config.stages import (
-    DataConfig,
-    EvaluateConfig,
-    GRPOStageConfig,
-    KnowledgeConfig,
-    PublishConfig,
-    SFTStageConfig,
-)
-
-__all__ = [
-    "DataConfig",
-    "EvaluateConfig",
-    "GRPOStageConfig",
-    "KnowledgeConfig",
-    "PublishConfig",
-    "Recipe",
-    "RecipeError",
-    "SFTStageConfig",
-    "load_recipe",
-]
+"""Recipes: YAML with one validated section per stage (each stage's config model lives in its package), loaded with
+`extends:` and `section.key=value` overrides; the judge and verifier backends' configs shared by stages."""

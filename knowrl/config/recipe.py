@@ -1,53 +1,53 @@
-"""A recipe: YAML with one section per stage, validated at load, overridable with `section.key=value`."""
+"""A recipe: YAML with one section per stage, validated at load, overridable with `section.key=value`.
+
+The recipe's model is made from the stage registry (`Registry.recipe_model`): one section per stage, typed by the
+stage's config model, so a new stage's section needs no edit here. `extends: other.yaml` starts from another recipe;
+`./x` and `../x` in a field typed `RecipePath` resolve against the file that names them.
+"""
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from pathlib import Path, PurePath
-from typing import Any
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from knowrl import resources
-from knowrl.config.stages import (
-    DataConfig,
-    EvaluateConfig,
-    GRPOStageConfig,
-    KnowledgeConfig,
-    PublishConfig,
-    SFTStageConfig,
-)
+from knowrl.config.types import RECIPE_RELATIVE
 from knowrl.errors import ConfigError
+from knowrl.hashing import stable_hash
+
+if TYPE_CHECKING:
+    from knowrl.pipeline.spec import Registry
 
 
 class RecipeError(ConfigError):
     """A recipe or override is invalid; the message names the file and field."""
 
 
-class Recipe(BaseModel):
+class RecipeBase(BaseModel):
+    """Fields every recipe has; `recipe_model` adds one section per stage."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = "recipe"
     description: str = ""
-    data: DataConfig
-    knowledge: KnowledgeConfig
-    sft: SFTStageConfig
-    grpo: GRPOStageConfig
-    evaluate: EvaluateConfig
-    publish: PublishConfig
 
     def stage_config(self, stage: str) -> BaseModel:
         return getattr(self, stage)
 
     def config_hash(self, stage: str) -> str:
-        return hash_config(self.stage_config(stage).model_dump(mode="json"))
+        return stable_hash(self.stage_config(stage).model_dump(mode="json"))
 
 
-def hash_config(config: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def recipe_model(registry: Registry) -> type[RecipeBase]:
+    """The pydantic model of a recipe for these stages: a required section per stage, or its config's defaults for
+    a stage whose spec is `optional`."""
+    sections: dict[str, Any] = {spec.name: (spec.config, spec.config() if spec.optional else ...) for spec in registry}
+    return create_model("Recipe", __base__=RecipeBase, **sections)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -100,8 +100,11 @@ def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """A recipe file as a mapping, with `extends: other.yaml` (relative to this file) merged underneath."""
+def _read_yaml(
+    path: Path, registry: Registry, chain: tuple[Path, ...] = (), files: dict[Path, int] | None = None
+) -> dict[str, Any]:
+    """A recipe file as a mapping, with `extends: other.yaml` (relative to this file) merged underneath; `files`
+    collects every file read, with its modification time."""
     if not path.exists():
         here = ""
         if path.parent.is_dir():
@@ -112,6 +115,8 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         )
     if path.resolve() in chain:
         raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in chain]}")
+    if files is not None:
+        files[path.resolve()] = _mtime(path)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -120,10 +125,43 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise RecipeError(f"recipe {path} must be a mapping with one section per stage")
     parent = raw.pop("extends", None)
     # Relative local paths resolve against the file that names them, before the merge.
-    _resolve_relative_paths(raw, path.parent.resolve())
+    for spec in registry:
+        if isinstance(raw.get(spec.name), dict):
+            _resolve_relative_paths(raw[spec.name], spec.config, path.parent.resolve())
     if parent is None:
         return raw
-    return deep_merge(_read_yaml(path.parent / str(parent), (*chain, path.resolve())), raw)
+    return deep_merge(_read_yaml(path.parent / str(parent), registry, (*chain, path.resolve()), files), raw)
+
+
+def _is_recipe_path(annotation: Any) -> bool:
+    """Whether a field's annotation is a RecipePath (possibly optional)."""
+    if RECIPE_RELATIVE in getattr(annotation, "__metadata__", ()):
+        return True
+    is_union = get_origin(annotation) in (Union, UnionType)
+    return is_union and any(_is_recipe_path(a) for a in get_args(annotation))
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field's annotation holds (itself, or inside a list or an optional)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in get_args(annotation) for model in _models_in(arg)]
+
+
+def _resolve_relative_paths(raw: dict[str, Any], model: type[BaseModel], base: Path) -> None:
+    """`./x` and `../x` in the RecipePath fields of `raw` (a section, or a nested model's mapping) become absolute."""
+    for name, info in model.model_fields.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if RECIPE_RELATIVE in info.metadata or _is_recipe_path(info.annotation):
+            if isinstance(value, str) and value.startswith(("./", "../")):
+                raw[name] = str((base / value).resolve())
+            continue
+        for inner in _models_in(info.annotation):
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict):
+                    _resolve_relative_paths(item, inner, base)
 
 
 def resolve_recipe(reference: str | Path) -> Path:
@@ -142,40 +180,32 @@ def resolve_recipe(reference: str | Path) -> Path:
     return path
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+# (registry, file, overrides, cwd) -> (the files read with their mtimes, the recipe): a run reads its recipe once in a
+# process (the CLI's checks, the cached-run check and the flow share it) unless one of its files changed.
+_LOADED: dict[tuple[int, str, tuple[str, ...], str], tuple[dict[Path, int], RecipeBase]] = {}
+
+
+def load_recipe(registry: Registry, path: str | Path, overrides: list[str] | None = None) -> RecipeBase:
     """Load and validate a recipe (a path, or a packaged recipe's name: `resolve_recipe`) with the recipe it
     `extends`, if any; relative local paths in it resolve against the recipe's folder, and `--set` overrides
     against the current directory."""
     path = resolve_recipe(path)
-    raw = _read_yaml(path)
-    raw = apply_overrides(raw, overrides or [])
+    key = (id(registry), str(path.resolve()), tuple(overrides or []), str(Path.cwd()))
+    loaded = _LOADED.get(key)
+    if loaded is not None and all(_mtime(f) == mtime for f, mtime in loaded[0].items()):
+        return loaded[1]
+    files: dict[Path, int] = {}
+    raw = apply_overrides(_read_yaml(path, registry, files=files), overrides or [])
     try:
-        return Recipe.model_validate(raw)
+        recipe = registry.recipe_model.model_validate(raw)
     except ValidationError as exc:
         raise RecipeError(f"recipe {path} is invalid:\n{_format_errors(exc)}") from exc
+    _LOADED[key] = (files, recipe)
+    return recipe
 
 
-_PATH_KEYS = {
-    "data": ("rl_source", "coldstart_source"),
-    "knowledge": ("source",),
-    "sft": ("base_model",),
-}
-
-
-def _resolve_relative_paths(raw: dict[str, Any], base: Path) -> None:
-    """`./x` and `../x` in a recipe mean relative to the recipe file, so recipes work from any cwd."""
-
-    def resolve(value: Any) -> Any:
-        if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
-            return str((base / value).resolve())
-        return value
-
-    for section, keys in _PATH_KEYS.items():
-        block = raw.get(section)
-        if isinstance(block, dict):
-            for key in keys:
-                if key in block:
-                    block[key] = resolve(block[key])
-    for bench in (raw.get("evaluate") or {}).get("benchmarks") or []:
-        if isinstance(bench, dict) and "source" in bench:
-            bench["source"] = resolve(bench["source"])
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from knowrl.config.stages import DataRules
+from knowrl.data.config import DataRules
 from knowrl.data.normalize import normalize_text, split_titles
 
 

@@ -8,15 +8,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from knowrl.config.recipe import hash_config
-from knowrl.config.stages import DataConfig, DataRules
+from knowrl.data.config import DataConfig, DataRules
 from knowrl.data.normalize import question_key
+from knowrl.data.result import DataRef, DatasetPart
 from knowrl.data.rules import RowRejected, clean_coldstart_row, clean_rl_row
 from knowrl.data.sources import ResolvedSource, read_records, resolve_source, source_version
 from knowrl.errors import DataQualityError
-from knowrl.pipeline.refs import DataRef, DatasetPart
+from knowrl.hashing import stable_hash
 from knowrl.pipeline.runtime import StageContext
 from storage.datasets import DatasetTables, LoadRecord, dumps_raw
+from storage.stage_runs import StageRuns
 
 
 def fingerprint_rows(rows: list[dict[str, Any]]) -> str:
@@ -29,7 +30,7 @@ def fingerprint_rows(rows: list[dict[str, Any]]) -> str:
 
 def assign_split(row_key: str, seed: int, heldout_fraction: float) -> str:
     """Deterministic by (seed, row content): the same row lands in the same split on every load."""
-    bucket = int(hashlib.sha256(f"{seed}:{row_key}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    bucket = int(stable_hash(f"{seed}:{row_key}", 8), 16) / 0xFFFFFFFF
     return "heldout" if bucket < heldout_fraction else "train"
 
 
@@ -85,7 +86,7 @@ def _load(
         revision=resolved.revision,
         source_fingerprint=resolved.source_fingerprint,
         fingerprint=fingerprint,
-        config_hash=hash_config(cfg.model_dump(mode="json")),
+        config_hash=stable_hash(cfg.model_dump(mode="json")),
         n_read=n_read,
         n_accepted=len(accepted),
         n_quarantined=len(quarantined),
@@ -139,7 +140,7 @@ def check_quality(kind: str, resolved: ResolvedSource, part: DatasetPart, min_sh
         )
 
 
-def run_data_stage(cfg: DataConfig, ctx: StageContext) -> DataRef:
+def run_data_stage(cfg: DataConfig, upstream: dict[str, Any], ctx: StageContext) -> DataRef:
     """Load the RL set (and the cold-start set when configured) into the warehouse; return the stage's ref."""
     tables = DatasetTables(ctx.warehouse)
     cache_dir = ctx.paths.root / "hf-cache"
@@ -153,9 +154,7 @@ def run_data_stage(cfg: DataConfig, ctx: StageContext) -> DataRef:
         cs_source = resolve_source(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cache_dir, split=cfg.split)
         coldstart = _load("coldstart", cs_source, clean_coldstart_row, "prompt", cfg, tables)
         check_quality("coldstart", cs_source, coldstart, cfg.min_accepted_share)
-    fingerprint = hashlib.sha256(
-        f"{rl.fingerprint}:{coldstart.fingerprint if coldstart else None}".encode()
-    ).hexdigest()[:16]
+    fingerprint = stable_hash(f"{rl.fingerprint}:{coldstart.fingerprint if coldstart else None}")
     ctx.progress(
         f"data: RL {rl.n_accepted}/{rl.n_read} accepted, {rl.n_quarantined} quarantined"
         + (f"; cold-start {coldstart.n_accepted}/{coldstart.n_read}" if coldstart else ""),
@@ -171,3 +170,14 @@ def probe_sources(cfg: DataConfig) -> str:
     if cfg.coldstart_source:
         parts.append(source_version(cfg.coldstart_source, cfg.coldstart_file, cfg.revision, cfg.split))
     return ":".join(parts)
+
+
+def already_trained_on(ref: DataRef, cfg: DataConfig, runs: StageRuns) -> str | None:
+    """Scheduled retraining: why a run stops after this stage (its RL data is the version the last completed GRPO
+    run trained on), or None. The data stage may be a cache hit, so the last training's inputs are compared."""
+    if not cfg.stop_when_unchanged:
+        return None
+    last = runs.latest("grpo")
+    if last is not None and last["ref"].get("inputs", {}).get("rl") == ref.rl.fingerprint:
+        return f"data fingerprint {ref.rl.fingerprint} is unchanged: nothing to retrain"
+    return None

@@ -6,16 +6,16 @@ Each source is a local file (CSV, JSON, JSONL, Parquet) or a Hub dataset id (+ r
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from knowrl.config.stages import BenchmarkSpec
 from knowrl.data.sources import is_hub_id
 from knowrl.errors import InputError, hub_failure_is_transient
+from knowrl.evaluate.config import BenchmarkSpec
+from knowrl.hashing import stable_hash
 
 LETTERS = "ABCD"
 NO_COMMENT = "I have no comment."  # a true reference of every TruthfulQA question, as in the set's own evaluation
@@ -119,7 +119,7 @@ def _split_answers(value: Any) -> list[str]:
 
 
 def _item_id(name: str, question: str) -> str:
-    return hashlib.sha256(f"{name}:{question}".encode()).hexdigest()[:16]
+    return stable_hash(f"{name}:{question}")
 
 
 def _truthfulqa(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
@@ -211,5 +211,5 @@ def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Bench
         items = _aime(rows, where)
     items = items[: spec.limit] if spec.limit else items
     items = [replace(i, prompt=(i.prompt or i.question) + spec.prompt_suffix) for i in items]
-    digest = hashlib.sha256(json.dumps([[i.item_id, i.prompt, i.gold] for i in items]).encode()).hexdigest()[:16]
+    digest = stable_hash([[i.item_id, i.prompt, i.gold] for i in items])
     return Benchmark(spec.name, spec.key, items, digest)

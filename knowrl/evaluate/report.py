@@ -12,6 +12,9 @@ matplotlib.use("Agg")  # headless workers: no display
 import matplotlib.pyplot as plt
 
 from knowrl.evaluate.metrics import DIRECTION
+from knowrl.evaluate.result import EvaluateRef
+from knowrl.pipeline.runtime import StageContext
+from knowrl.pipeline.spec import StageReport
 
 LABELS = {"base": "base", "sft": "SFT (no KnowRL)", "grpo": "GRPO (KnowRL)"}
 
@@ -84,3 +87,8 @@ def grade_chart(comparison: dict[str, dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def evaluate_report(ref: EvaluateRef, ctx: StageContext) -> StageReport:
+    """What the evaluate stage shows in the orchestrator: its Markdown report."""
+    return StageReport(Path(ref.report_path).read_text() + f"\n\nchart: `{ref.chart_path}`\n")

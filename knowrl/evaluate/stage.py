@@ -6,26 +6,27 @@ The SFT model is the paper's "without KnowRL" ablation: GRPO against SFT is the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from knowrl.config.stages import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.benchmarks import Benchmark, load_benchmark
+from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.generation import Generator
 from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values
 from knowrl.evaluate.report import grade_chart, markdown_report
+from knowrl.evaluate.result import EvaluateRef
 from knowrl.evaluate.scoring import score_items
 from knowrl.evaluate.summary import effect_summary
+from knowrl.hashing import stable_hash
 from knowrl.judges import build_judge
 from knowrl.judges.base import Judge
 from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
 from knowrl.method.prompts import chat_messages
-from knowrl.pipeline.refs import EvaluateRef, SFTRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.stage_outputs import base_model_dir, model_dir
+from knowrl.train.result import SFTRef
 from storage.evaluations import EvalTables
 from storage.llm_cache import LLMCache
 from storage.publications import Publications
@@ -45,7 +46,7 @@ class EvalModel:
 
     @property
     def model_id(self) -> str:
-        return hashlib.sha256(self.identity.encode()).hexdigest()[:16]
+        return stable_hash(self.identity)
 
 
 def grading_template(cfg: EvaluateConfig, spec: BenchmarkSpec) -> Template:
@@ -67,12 +68,11 @@ class BenchmarkRun:
             "max_new_tokens": cfg.max_new_tokens,
             "system_prompt": cfg.system_prompt,
             "judge": cfg.judge.model_dump(mode="json"),
-            "grader": hashlib.sha256(self.template.text.encode()).hexdigest()[:16],
+            "grader": stable_hash(self.template.text),
         }
 
     def eval_key(self, model: EvalModel) -> str:
-        source = json.dumps([model.model_id, self.bench.key, self.bench.fingerprint, self.settings], sort_keys=True)
-        return hashlib.sha256(source.encode()).hexdigest()[:24]
+        return stable_hash([model.model_id, self.bench.key, self.bench.fingerprint, self.settings], 24)
 
 
 def evaluate_models(
@@ -136,7 +136,7 @@ def baseline_model(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageContext)
     reference = sft.base_model or sft.metrics.get("base_model") or str(path)
     if Path(reference).expanduser().exists():
         # A local folder: named by its folder name (the report is public) plus a hash of where it is.
-        digest = hashlib.sha256(str(Path(reference).expanduser().resolve()).encode()).hexdigest()[:12]
+        digest = stable_hash(str(Path(reference).expanduser().resolve()), 12)
         return EvalModel(path, f"base:{Path(reference).name}#{digest}")
     return EvalModel(path, f"base:{reference}@{sft.base_model_revision or 'main'}")
 

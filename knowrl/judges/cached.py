@@ -6,17 +6,16 @@ result of None (a call that failed after retries) is returned but not cached, so
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
+from knowrl.hashing import stable_hash
 from knowrl.judges.base import CallStats
 from storage.llm_cache import LLMCache
 
 
 def payload_key(backend: str, model: str, payload: Any) -> str:
-    return hashlib.sha256(json.dumps([backend, model, payload], sort_keys=True).encode()).hexdigest()
+    return stable_hash([backend, model, payload], None)
 
 
 def cached_many(

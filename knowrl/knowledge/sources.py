@@ -16,10 +16,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from knowrl import resources
-from knowrl.config.stages import KnowledgeConfig
 from knowrl.data.normalize import title_key
 from knowrl.data.sources import is_hub_id
 from knowrl.errors import InputError, hub_failure_is_transient
+from knowrl.knowledge.config import KnowledgeConfig
 from knowrl.knowledge.passages import knowrl_passages, split_passages
 
 

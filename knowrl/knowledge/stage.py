@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from knowrl.config.stages import KnowledgeConfig
 from knowrl.data.normalize import title_key
+from knowrl.data.result import DataRef
+from knowrl.hashing import stable_hash
+from knowrl.knowledge.config import KnowledgeConfig
+from knowrl.knowledge.result import KnowledgeRef
 from knowrl.knowledge.segment import PageBatch, build_segment
 from knowrl.knowledge.sources import iter_pages, resolve_kb
 from knowrl.knowledge.store import STORE_FILE
-from knowrl.pipeline.refs import DataRef, KnowledgeRef
 from knowrl.pipeline.runtime import StageContext
 from storage.datasets import DatasetTables
 from storage.knowledge import KnowledgeTables
@@ -40,9 +41,10 @@ def needed_titles(rows: list[dict[str, Any]]) -> dict[str, str]:
 UNCOVERED_FILE = "uncovered_questions.json"
 
 
-def run_knowledge_stage(cfg: KnowledgeConfig, data_ref: DataRef, ctx: StageContext) -> KnowledgeRef:
+def run_knowledge_stage(cfg: KnowledgeConfig, upstream: dict[str, Any], ctx: StageContext) -> KnowledgeRef:
+    data_ref: DataRef = upstream["data"]
     kb = resolve_kb(cfg, ctx.paths.root / "hf-cache")
-    store_key = hashlib.sha256(f"{kb.fingerprint}:{kb.format}:{cfg.passage_max_tokens}".encode()).hexdigest()[:16]
+    store_key = stable_hash(f"{kb.fingerprint}:{kb.format}:{cfg.passage_max_tokens}")
     tables = KnowledgeTables(ctx.warehouse)
     rl_fp = data_ref.rl.fingerprint
     rows = DatasetTables(ctx.warehouse).rl_rows(rl_fp, split=None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from knowrl import resources
 from knowrl.errors import InputError, disk_full_as_oserror, hub_failure_is_transient
+from knowrl.hashing import stable_hash
 from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
@@ -55,9 +55,7 @@ def _demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
 
 def _build_builtin(models_dir: Path) -> Path:
     texts, pretrain = _demo_model_texts(resources.demo_dir() / "data")
-    key = hashlib.sha256(
-        json.dumps([TINY_SHAPE, EMBED_INIT_STD, PRETRAIN_STEPS, texts, pretrain], sort_keys=True).encode()
-    ).hexdigest()[:12]
+    key = stable_hash([TINY_SHAPE, EMBED_INIT_STD, PRETRAIN_STEPS, texts, pretrain], 12)
     target = models_dir / f"tiny-qwen2-{key}"
     if (target / "config.json").exists():
         return target

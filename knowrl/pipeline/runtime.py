@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from storage import ArtifactStore, CheckpointMirror, Paths, Warehouse, open_artifacts, open_checkpoints, open_warehouse
 
@@ -99,6 +99,7 @@ class StageContext:
     artifacts: ArtifactStore = field(init=False)
     checkpoints: CheckpointMirror = field(init=False)
     progress: Progress = field(default_factory=_log_progress)
+    recipe: dict[str, Any] | None = None  # the run's whole recipe, for a stage whose spec `needs_recipe`
 
     def __post_init__(self) -> None:
         # The storage profile (local, or object storage + DuckLake) comes from the environment: storage/profile.py.
@@ -108,5 +109,5 @@ class StageContext:
         self.checkpoints = open_checkpoints(self.paths)
 
     @classmethod
-    def from_env(cls, progress: Progress | None = None) -> StageContext:
-        return cls(Paths.from_env(), progress=progress or _log_progress())
+    def from_env(cls, progress: Progress | None = None, recipe: dict[str, Any] | None = None) -> StageContext:
+        return cls(Paths.from_env(), progress=progress or _log_progress(), recipe=recipe)

@@ -12,13 +12,13 @@ from typing import Any
 
 import yaml
 
-from knowrl.config.stages import PublishConfig
 from knowrl.errors import ConfigError
-from knowrl.pipeline.refs import PublishRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.publish.card import build_card, redact_local_paths
+from knowrl.publish.config import PublishConfig
 from knowrl.publish.gate import GateRefused, check_gate
 from knowrl.publish.hub import push_folder
+from knowrl.publish.result import PublishRef
 from knowrl.stage_outputs import artifact_dir
 from knowrl.stage_outputs import model_dir as trained_model_dir
 from storage.artifacts import MANIFEST
@@ -34,9 +34,8 @@ def _bundle(directory: Path, model_dir: Path, card_text: str, chart: Path | None
     (directory / "knowrl_lineage.json").write_text(json.dumps(lineage, indent=1, default=str))
 
 
-def run_publish_stage(
-    cfg: PublishConfig, refs: dict[str, Any], ctx: StageContext, recipe: dict[str, Any]
-) -> PublishRef:
+def run_publish_stage(cfg: PublishConfig, refs: dict[str, Any], ctx: StageContext) -> PublishRef:
+    """Its spec has `needs_recipe`: `ctx.recipe` is the run's recipe, shown on the model card."""
     data, sft, grpo, evaluate = refs["data"], refs["sft"], refs["grpo"], refs["evaluate"]
     comparison = evaluate.comparison
     violations = check_gate(cfg.gate, comparison)
@@ -55,7 +54,7 @@ def run_publish_stage(
     model_dir = trained_model_dir(ctx, grpo, "merged" if cfg.push == "merged" else "adapter")
     evaluation = artifact_dir(ctx, evaluate)
     report_md = (evaluation / "report.md").read_text()
-    recipe = redact_local_paths(recipe)  # the card is public: no folder of this machine in it
+    recipe = redact_local_paths(ctx.recipe or {})  # the card is public: no folder of this machine in it
     card = build_card(
         repo_id=cfg.repo_id,
         license=cfg.license,

@@ -7,15 +7,16 @@ from knowrl.rewards.arithmetic import (
     factuality_score,
     length_penalty,
 )
-from knowrl.rewards.registry import REWARDS, build_reward_functions
+from knowrl.rewards.registry import REWARD_FUNCTIONS, build_reward_functions, check_reward_names
 from knowrl.rewards.scorer import RewardParts, RewardScorer
 
 __all__ = [
     "CORRECTNESS_SCORES",
-    "REWARDS",
+    "REWARD_FUNCTIONS",
     "RewardParts",
     "RewardScorer",
     "build_reward_functions",
+    "check_reward_names",
     "combined_score",
     "correctness_score",
     "factuality_score",

@@ -1,4 +1,6 @@
-"""Reward functions by name, built around one shared scorer; which ones and their weights come from the recipe."""
+"""Reward functions by name: named top-level functions with TRL's signature, in one dict (as open-r1's
+rewards.py), over one shared, memoised scorer (one judge batch per step for all of them). The recipe picks them and
+their weights."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from knowrl.errors import ConfigError
 from knowrl.method.parsing import completion_text, is_well_formed
 from knowrl.rewards.arithmetic import format_score
 from knowrl.rewards.scorer import Question, RewardParts, RewardScorer
@@ -62,39 +65,94 @@ def questions_from_columns(kwargs: dict[str, Any], n: int) -> list[Question]:
     ]
 
 
-def _make(name: str, scorer: RewardScorer | None, log: RewardLog | None) -> RewardFn:
-    def reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
-        texts = [completion_text(c) for c in completions]
-        if name == "format":
-            return [format_score(is_well_formed(t)) for t in texts]
-        assert scorer is not None
-        questions = questions_from_columns(kwargs, len(texts))
-        parts = scorer.parts(texts, questions, "incorrect" if name == "combined" else "all")
-        if log is not None and name in ("combined", "factuality"):
-            row = log.add(parts, questions, scorer)
-            if callable(kwargs.get("log_metric")):
-                for metric, value in row.items():
-                    kwargs["log_metric"](f"knowrl/{metric}", value)
-        return [getattr(p, name) for p in parts]
-
-    reward.__name__ = name
-    reward.__qualname__ = name
-    return reward
+def _scored(
+    completions: list[Any], kwargs: dict[str, Any], scorer: RewardScorer, log: RewardLog | None, factuality_for: str
+) -> list[RewardParts]:
+    """Every completion's parts from the shared scorer (memoised: the step's other reward functions reuse them); the
+    step's reward monitors are logged once, by the function that checks facts."""
+    texts = [completion_text(c) for c in completions]
+    questions = questions_from_columns(kwargs, len(texts))
+    parts = scorer.parts(texts, questions, factuality_for)
+    if log is not None:
+        row = log.add(parts, questions, scorer)
+        if callable(kwargs.get("log_metric")):
+            for metric, value in row.items():
+                kwargs["log_metric"](f"knowrl/{metric}", value)
+    return parts
 
 
-REWARDS = ("format", "correctness", "factuality", "combined")
+# Each reward has TRL's signature `fn(prompts, completions, **columns)`; `scorer` and `log` are bound by
+# `build_reward_functions`. A None is "no signal" for that completion (TRL skips it).
+
+
+def format_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
+    """+1 when the completion is `<think>...</think><answer>...</answer>` and nothing else, else -1."""
+    return [format_score(is_well_formed(completion_text(c))) for c in completions]
+
+
+def correctness_reward(
+    prompts: list[Any], completions: list[Any], *, scorer: RewardScorer, log: RewardLog | None = None, **kwargs: Any
+) -> list[float | None]:
+    """2 correct, -1 incorrect, 1 not attempted (the judge's grade of the answer tag); -1 for no answer."""
+    return [p.correctness for p in _scored(completions, kwargs, scorer, None, "all")]
+
+
+def factuality_reward(
+    prompts: list[Any], completions: list[Any], *, scorer: RewardScorer, log: RewardLog | None = None, **kwargs: Any
+) -> list[float | None]:
+    """Supported facts of the reasoning / facts, times the length penalty (FActScore with gamma 10)."""
+    return [p.factuality for p in _scored(completions, kwargs, scorer, log, "all")]
+
+
+def combined_reward(
+    prompts: list[Any], completions: list[Any], *, scorer: RewardScorer, log: RewardLog | None = None, **kwargs: Any
+) -> list[float | None]:
+    """KnowRL's reward: -1 + factuality when the answer is judged incorrect (or missing), else correctness."""
+    return [p.combined for p in _scored(completions, kwargs, scorer, log, "incorrect")]
+
+
+REWARD_FUNCTIONS: dict[str, RewardFn] = {
+    "format": format_reward,
+    "correctness": correctness_reward,
+    "factuality": factuality_reward,
+    "combined": combined_reward,
+}
+NO_SCORER = frozenset({"format"})  # rewards that read the completion's text only
+
+
+class NamedReward:
+    """A reward function with its scorer bound, named as the recipe names it: TRL logs each reward as
+    `rewards/<__name__>/mean` (it unwraps a functools.partial to the function's own name)."""
+
+    def __init__(self, name: str, function: RewardFn, bound: dict[str, Any]) -> None:
+        self.__name__ = name
+        self.function, self.bound = function, bound
+
+    def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
+        return self.function(prompts, completions, **self.bound, **kwargs)
+
+
+def check_reward_names(specs: list[Any]) -> None:
+    """Every reward the recipe names exists (a preflight check: before any stage computes)."""
+    for spec in specs:
+        if spec.name not in REWARD_FUNCTIONS:
+            raise ConfigError(
+                f"unknown reward {spec.name!r} in grpo.rewards; known rewards: {', '.join(REWARD_FUNCTIONS)}"
+            )
 
 
 def build_reward_functions(
     specs: list[Any], scorer: RewardScorer | None, log: RewardLog | None = None
 ) -> tuple[list[RewardFn], list[float]]:
-    """TRL reward functions and weights for the recipe's `rewards: [{name, weight}]`."""
+    """TRL reward functions (named as the recipe names them) and weights for the recipe's `rewards`."""
+    check_reward_names(specs)
     functions, weights = [], []
     for spec in specs:
-        if spec.name not in REWARDS:
-            raise ValueError(f"unknown reward {spec.name!r}; known rewards: {', '.join(REWARDS)}")
-        if spec.name != "format" and scorer is None:
-            raise ValueError(f"reward {spec.name!r} needs a scorer (judge, extractor, verifier, knowledge store)")
-        functions.append(_make(spec.name, scorer, log))
+        if spec.name in NO_SCORER:
+            functions.append(NamedReward(spec.name, REWARD_FUNCTIONS[spec.name], {}))
+        elif scorer is None:
+            raise ConfigError(f"reward {spec.name!r} needs a scorer (judge, extractor, verifier, knowledge store)")
+        else:
+            functions.append(NamedReward(spec.name, REWARD_FUNCTIONS[spec.name], {"scorer": scorer, "log": log}))
         weights.append(spec.weight)
     return functions, weights

@@ -8,14 +8,13 @@ extraction batch, one retrieval batch, and verification in waves of batched NLI 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from knowrl.errors import JudgeFailureRateError
+from knowrl.hashing import stable_hash
 from knowrl.judges.base import CallStats, FactExtractor, FactVerifier, Grade, Judge, JudgeItem
 from knowrl.method.parsing import RewardView, reward_view
 from knowrl.rewards.arithmetic import GAMMA, combined_score, correctness_score, factuality_score, format_score
@@ -121,7 +120,7 @@ class RewardScorer:
 
     @staticmethod
     def _key(text: str, question: Question) -> str:
-        return hashlib.sha256(json.dumps([text, question.text, question.answers, question.scope]).encode()).hexdigest()
+        return stable_hash([text, question.text, question.answers, question.scope], None)
 
     def parts(self, texts: list[str], questions: list[Question], factuality_for: str = "all") -> list[RewardParts]:
         """Parts of every completion. factuality_for='incorrect' checks facts only where combined needs them

@@ -6,20 +6,22 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from knowrl.config.stages import GRPOStageConfig
+from knowrl.data.result import DataRef
 from knowrl.judges import build_extractor, build_judge, build_verifier
+from knowrl.knowledge.result import KnowledgeRef
 from knowrl.knowledge.stage import open_store, rows_to_drop
 from knowrl.method.prompts import chat_messages
-from knowrl.pipeline.refs import DataRef, GRPORef, KnowledgeRef, SFTRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
 from knowrl.stage_outputs import model_dir
 from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
+from knowrl.train.config import GRPOStageConfig
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
+from knowrl.train.result import GRPORef, SFTRef
 from knowrl.train.runs import load_tokenizer, run_trainer, start_run
-from knowrl.train.settings import common_args, is_main_rank, lora_config, trl_config, with_trl_args
+from knowrl.train.settings import build_trl_config, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
 
@@ -55,21 +57,13 @@ def build_scorer(cfg: GRPOStageConfig, knowledge_ref: KnowledgeRef, ctx: StageCo
     )
 
 
-def grpo_args(cfg: GRPOStageConfig, run_dir: Any) -> dict[str, Any]:
-    use_vllm = cfg.use_vllm and importlib.util.find_spec("vllm") is not None
-    named = {
-        **common_args(cfg, run_dir),
-        "num_generations": cfg.num_generations,
-        "generation_batch_size": cfg.generation_batch_size,
-        "max_completion_length": cfg.max_completion_length,
-        "temperature": cfg.temperature,
-        "beta": cfg.beta,
-        "loss_type": cfg.loss_type,
+def grpo_stage_args(cfg: GRPOStageConfig) -> dict[str, Any]:
+    """What the GRPO stage sets in TRL's config itself: the rewards' weights, and vLLM only where it is installed."""
+    return {
         "reward_weights": [r.weight for r in cfg.rewards],
-        "use_vllm": use_vllm,
         "log_completions": False,
+        "use_vllm": bool(cfg.option("use_vllm")) and importlib.util.find_spec("vllm") is not None,
     }
-    return with_trl_args(cfg, named)
 
 
 def keep_prompts_that_fit(rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -85,19 +79,18 @@ def keep_prompts_that_fit(rows: list[dict[str, Any]], tokenizer: Any, limit: int
 
 def run_grpo_stage(
     cfg: GRPOStageConfig,
-    refs: dict[str, Any],
+    upstream: dict[str, Any],
     ctx: StageContext,
     code_version: str,
-    extra_callbacks: list[Any] | None = None,
 ) -> GRPORef | None:
     configure_threads()
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import GRPOConfig, GRPOTrainer
 
-    data: DataRef = refs["data"]
-    sft: SFTRef = refs["sft"]
-    knowledge: KnowledgeRef = refs["knowledge"]
+    data: DataRef = upstream["data"]
+    sft: SFTRef = upstream["sft"]
+    knowledge: KnowledgeRef = upstream["knowledge"]
     rl_fp = data.rl.fingerprint
     sft_path = model_dir(ctx, sft)  # downloaded into this worker's cache when another worker trained it
     drop = rows_to_drop(knowledge, ctx)
@@ -109,7 +102,7 @@ def run_grpo_stage(
     inputs = {"rl": rl_fp, "sft": sft.fingerprint, "knowledge": knowledge.fingerprint}
     run = start_run("grpo", cfg.model_dump(mode="json"), inputs, code_version, ctx)
     run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
-    if cfg.use_vllm and importlib.util.find_spec("vllm") is None:
+    if cfg.option("use_vllm") and importlib.util.find_spec("vllm") is None:
         ctx.progress("grpo: use_vllm is set but vllm is not installed; generating with transformers", None)
 
     tokenizer = load_tokenizer(sft_path)
@@ -126,7 +119,7 @@ def run_grpo_stage(
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
-        args=trl_config(GRPOConfig, grpo_args(cfg, run_dir)),
+        args=build_trl_config(GRPOConfig, cfg, run_dir, grpo_stage_args(cfg)),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=lora_config(cfg.lora),
@@ -134,11 +127,10 @@ def run_grpo_stage(
             run.mark_complete_callback(),
             log_cb,
             ProgressCallback("grpo", ctx.progress),
-            *(extra_callbacks or []),
         ],
     )
     ctx.progress(
-        f"grpo: {len(rows)} prompts x {cfg.num_generations} generations, rewards "
+        f"grpo: {len(rows)} prompts x {trainer.args.num_generations} generations, rewards "
         f"{[r.name for r in cfg.rewards]}, run {run_dir}",
         0.0,
     )

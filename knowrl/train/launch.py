@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knowrl import resources
-from knowrl.pipeline.refs import StageRef, dump_refs, ref_from_dict, refs_from_dicts
+from knowrl.pipeline.refs import StageRef, dump_refs
 
 if TYPE_CHECKING:
-    from knowrl.config.stages import GRPOStageConfig, SFTStageConfig
+    from knowrl.train.config import GRPOStageConfig, SFTStageConfig
 
 
 def gpus_to_launch(deepspeed: str | None) -> int:
@@ -53,57 +53,77 @@ def launch_command(spec: Path, out: Path, processes: int, deepspeed: str) -> lis
     ]
 
 
+def _result(data: dict[str, Any]) -> StageRef:
+    """A result written by the launched rank, or an upstream result in the spec file, typed by its `stage` field."""
+    from pydantic import TypeAdapter
+
+    from knowrl.data.result import DataRef
+    from knowrl.knowledge.result import KnowledgeRef
+    from knowrl.train.result import GRPORef, SFTRef
+
+    return TypeAdapter(DataRef | KnowledgeRef | SFTRef | GRPORef).validate_python(data)
+
+
+def _spec(stage: str) -> Any:
+    from knowrl.train.spec import GRPO, SFT
+
+    return SFT if stage == "sft" else GRPO
+
+
 def run_distributed(
-    stage: str, config: dict[str, Any], upstream: dict[str, Any], code_version: str, processes: int, deepspeed: str
-) -> StageRef:
+    stage: str, config: dict[str, Any], upstream: dict[str, Any], processes: int, deepspeed: str
+) -> Any:
     with tempfile.TemporaryDirectory(prefix=f"knowrl-{stage}-") as tmp:
         spec, out = Path(tmp) / "spec.json", Path(tmp) / "ref.json"
-        payload = {"stage": stage, "config": config, "upstream": dump_refs(upstream), "code": code_version}
-        spec.write_text(json.dumps(payload))
+        spec.write_text(json.dumps({"stage": stage, "config": config, "upstream": dump_refs(upstream)}))
         subprocess.run(launch_command(spec, out, processes, deepspeed), check=True)
         if not out.exists():
             raise RuntimeError(f"distributed {stage} run ended without a result; see the launcher's output above")
-        return ref_from_dict(stage, json.loads(out.read_text()))
+        return _result(json.loads(out.read_text()))
 
 
-def _run_here(stage: str, config: Any, upstream: dict[str, Any], ctx: Any, code: str, callbacks: Any) -> Any:
+def _run_here(stage: str, config: Any, upstream: dict[str, Any], ctx: Any) -> Any:
     """One process's part of a training stage (the whole stage without a launcher, one rank's share under one)."""
+    from knowrl.pipeline.keys import code_version
+
+    code = code_version(_spec(stage))
     if stage == "sft":
-        from knowrl.config.stages import SFTStageConfig
         from knowrl.train.sft import run_sft_stage
 
-        return run_sft_stage(SFTStageConfig.model_validate(config), upstream["data"], ctx, code, callbacks)
-    from knowrl.config.stages import GRPOStageConfig
+        return run_sft_stage(config, upstream, ctx, code)
     from knowrl.train.grpo import run_grpo_stage
 
-    return run_grpo_stage(GRPOStageConfig.model_validate(config), upstream, ctx, code, callbacks)
+    return run_grpo_stage(config, upstream, ctx, code)
 
 
 def run_training_stage(
-    stage: str,
-    config: SFTStageConfig | GRPOStageConfig,
-    upstream: dict[str, Any],
-    ctx: Any,
-    extra_callbacks: list[Any] | None = None,
+    stage: str, config: SFTStageConfig | GRPOStageConfig, upstream: dict[str, Any], ctx: Any
 ) -> StageRef:
     """Run SFT or GRPO: under `accelerate launch`, one process per GPU, with several GPUs and a ZeRO config
-    (`config.deepspeed`); in this process otherwise (CPU, one GPU). `extra_callbacks` (failure drills) apply in this
-    process only."""
-    from knowrl.pipeline.stages import code_version
-
+    (`config.deepspeed`); in this process otherwise (CPU, one GPU)."""
     processes = gpus_to_launch(config.deepspeed)
     if processes:
-        spec_config = config.model_dump(mode="json")
-        return run_distributed(stage, spec_config, upstream, code_version(stage), processes, config.deepspeed or "")
-    return _run_here(stage, config, upstream, ctx, code_version(stage), extra_callbacks)
+        return run_distributed(stage, config.model_dump(mode="json"), upstream, processes, config.deepspeed or "")
+    return _run_here(stage, config, upstream, ctx)
+
+
+def train_sft(config: SFTStageConfig, upstream: dict[str, Any], ctx: Any) -> StageRef:
+    """The sft stage's run function (its spec names it)."""
+    return run_training_stage("sft", config, upstream, ctx)
+
+
+def train_grpo(config: GRPOStageConfig, upstream: dict[str, Any], ctx: Any) -> StageRef:
+    """The grpo stage's run function (its spec names it)."""
+    return run_training_stage("grpo", config, upstream, ctx)
 
 
 def main(spec_path: str, out_path: str) -> None:
     from knowrl.pipeline.runtime import StageContext
 
     spec = json.loads(Path(spec_path).read_text())
-    upstream = refs_from_dicts(spec["upstream"])
-    ref = _run_here(spec["stage"], spec["config"], upstream, StageContext.from_env(), spec["code"], None)
+    config = _spec(spec["stage"]).config.model_validate(spec["config"])
+    upstream = {name: _result(ref) for name, ref in spec["upstream"].items()}
+    ref = _run_here(spec["stage"], config, upstream, StageContext.from_env())
     if int(os.environ.get("RANK", "0")) == 0:
         Path(out_path).write_text(json.dumps(ref.model_dump(mode="json")))
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from knowrl.errors import disk_full_as_oserror
+from knowrl.hashing import stable_hash
 from knowrl.pipeline.runtime import StageContext
 from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
 from knowrl.train.settings import is_main_rank
@@ -17,8 +16,7 @@ from storage.training_logs import TrainingLogs
 
 
 def run_key_for(stage: str, config: dict[str, Any], inputs: dict[str, str], code_version: str) -> str:
-    payload = json.dumps({"config": config, "inputs": inputs, "code": code_version}, sort_keys=True)
-    return f"{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
+    return f"{stage}-{stable_hash({'config': config, 'inputs': inputs, 'code': code_version})}"
 
 
 @dataclass(frozen=True)

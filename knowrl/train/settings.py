@@ -1,16 +1,23 @@
-"""Map a stage config onto TRL/transformers training arguments, the same way for SFT and GRPO."""
+"""The TRL config a training stage runs with: the recipe's TRL options by TRL's names, the options the stage controls
+(`knowrl.train.config.STAGE_CONTROLLED`), and the hardware's limits. Built the same way for the preflight check and
+for the stage itself, so what is checked before a run is what trains."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from peft import LoraConfig
-
 from knowrl import resources
-from knowrl.config.stages import LoraSettings, _TrainerSettings
 from knowrl.errors import ConfigError
+from knowrl.train.config import LoraSettings, TrainerStageConfig
+
+
+class TrainerOptionError(ConfigError):
+    """A recipe's TRL or PEFT option is not one the installed version has, or TRL rejected its value."""
 
 
 def is_main_rank() -> bool:
@@ -23,58 +30,90 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def common_args(cfg: _TrainerSettings, output_dir: Path) -> dict[str, Any]:
-    use_cpu = (not cuda_available()) if cfg.use_cpu == "auto" else bool(cfg.use_cpu)
+def launched_ranks() -> int:
+    """Processes of this training under `accelerate launch` (1 when the stage runs in its task's process)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def trl_arguments(cfg: TrainerStageConfig, output_dir: Path, stage_args: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of the stage's TRL config: the recipe's options, then what the stage sets itself."""
+    on_cpu = not cuda_available()
     args: dict[str, Any] = {
+        **cfg.trl_options,
+        **stage_args,
         "output_dir": str(output_dir),
-        "learning_rate": cfg.learning_rate,
-        "lr_scheduler_type": cfg.lr_scheduler,
-        # transformers 5: a float warmup_steps in [0, 1) is a ratio of the total steps.
-        "warmup_steps": cfg.warmup_ratio,
-        "max_steps": cfg.max_steps,
-        "per_device_train_batch_size": cfg.per_device_batch,
-        "gradient_accumulation_steps": cfg.grad_accum,
-        # TRL 1.x defaults bf16=True, which a CPU cannot run: the recipe decides, and never on CPU.
-        "bf16": cfg.bf16 and not use_cpu,
-        "use_cpu": use_cpu,
-        "gradient_checkpointing": cfg.gradient_checkpointing,
-        "save_strategy": "steps",
-        "save_steps": cfg.save_steps,
-        "logging_steps": cfg.logging_steps,
-        "optim": cfg.optim,
-        "seed": cfg.seed,
         "report_to": [],
         "disable_tqdm": True,
+        "save_strategy": "steps",
         "save_only_model": False,
+        "use_cpu": on_cpu,
     }
-    if cfg.deepspeed:
+    if on_cpu:  # a CPU trains in full precision (TRL defaults to bf16, which a CPU run refuses)
+        args["bf16"] = args["fp16"] = False
+    # ZeRO shards across the ranks `accelerate launch` starts (knowrl/train/launch.py); one process trains without.
+    if cfg.deepspeed and launched_ranks() > 1:
         args["deepspeed"] = str(resources.deepspeed_config(cfg.deepspeed))
     return args
 
 
-class TrainerOptionError(ConfigError):
-    """TRL rejected an option value from the recipe."""
+def _unknown_names(config_class: type, names: list[str], section: str) -> None:
+    known = sorted(f.name for f in dataclasses.fields(config_class))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, known, n=3)
+            hints.append(f"{section}.{name}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+        raise TrainerOptionError(
+            f"{'; '.join(hints)}: not an option of {config_class.__module__.split('.')[0]}'s "
+            f"{config_class.__name__} (installed version)"
+        )
 
 
-def trl_config(config_class: type, args: dict[str, Any]) -> Any:
-    """Build TRL's config; a value TRL rejects is reported with the recipe's view of it."""
+# TRL checks some values only when a training step uses them (an unknown `loss_type` fails at the first step);
+# where a field's help states its supported values, they are checked before any stage computes.
+_CHOICES = re.compile(r"(?:Supported (?:values|options) are|Must be one of)[:\s]*(.+?)(?:\.\s|\.$)", re.S)
+
+
+def _supported_values(help_text: str) -> set[str] | None:
+    found = _CHOICES.search(help_text)
+    values = set(re.findall(r"'([A-Za-z0-9_-]+)'", found.group(1))) if found else set()
+    return values if len(values) >= 2 else None  # a sentence we cannot read fully is not used
+
+
+def _check_values(config_class: type, options: dict[str, Any], section: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    for name, value in options.items():
+        supported = _supported_values(str(fields[name].metadata.get("help", ""))) if isinstance(value, str) else None
+        if supported and value not in supported:
+            raise TrainerOptionError(
+                f"{section}.{name}={value!r} is not a value TRL supports ({', '.join(sorted(supported))}, "
+                f"per {config_class.__name__}'s own help)"
+            )
+
+
+def build_trl_config(config_class: type, cfg: TrainerStageConfig, output_dir: Path, stage_args: dict[str, Any]) -> Any:
+    """TRL's config for the stage; an unknown name is named with a suggestion, a rejected value with TRL's reason."""
+    section = "sft" if "SFT" in config_class.__name__ else "grpo"
+    _unknown_names(config_class, list(cfg.trl_options), section)
+    _check_values(config_class, cfg.trl_options, section)
     try:
-        return config_class(**args)
+        return config_class(**trl_arguments(cfg, output_dir, stage_args))
     except (TypeError, ValueError) as exc:
-        raise TrainerOptionError(f"TRL's {config_class.__name__} rejected the recipe's options: {exc}") from exc
+        raise TrainerOptionError(
+            f"TRL's {config_class.__name__} rejected the recipe's {section} options: {exc}"
+        ) from exc
 
 
-def with_trl_args(cfg: _TrainerSettings, args: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's further TRL options on top (their names were checked when the recipe loaded)."""
-    return {**args, **cfg.trl_args}
+def lora_config(settings: LoraSettings) -> Any:
+    """PEFT's LoraConfig from the recipe's `lora:` section (PEFT's names; unknown ones are named)."""
+    from peft import LoraConfig
 
-
-def lora_config(settings: LoraSettings) -> LoraConfig:
-    return LoraConfig(
-        r=settings.r,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.dropout,
-        target_modules=settings.target_modules if settings.target_modules != ["all-linear"] else "all-linear",
-        modules_to_save=settings.modules_to_save or None,
-        task_type="CAUSAL_LM",
-    )
+    values = settings.model_dump(exclude_none=True)
+    if values.get("target_modules") == ["all-linear"]:  # PEFT's keyword for every linear layer is a string
+        values["target_modules"] = "all-linear"
+    _unknown_names(LoraConfig, list(values), "lora")
+    try:
+        return LoraConfig(**values, task_type="CAUSAL_LM")
+    except (TypeError, ValueError) as exc:
+        raise TrainerOptionError(f"PEFT's LoraConfig rejected the recipe's lora options: {exc}") from exc

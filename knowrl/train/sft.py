@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowrl.config.stages import SFTStageConfig
+from knowrl.data.result import DataRef
 from knowrl.method.prompts import chat_messages
 from knowrl.models import resolve_model
-from knowrl.pipeline.refs import DataRef, SFTRef
 from knowrl.pipeline.runtime import StageContext
 from knowrl.threads import configure_threads
 from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
+from knowrl.train.config import SFTStageConfig
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
+from knowrl.train.result import SFTRef
 from knowrl.train.runs import load_tokenizer, run_trainer, start_run
 from knowrl.train.sampling import format_share
-from knowrl.train.settings import common_args, lora_config, trl_config, with_trl_args
+from knowrl.train.settings import build_trl_config, lora_config
 from storage.datasets import DatasetTables
 
 
@@ -30,29 +31,22 @@ def sft_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[l
     return rows, heldout or [r["prompt"] for r in train]
 
 
-def sft_args(cfg: SFTStageConfig, run_dir: Any) -> dict[str, Any]:
-    named = {
-        **common_args(cfg, run_dir),
-        "num_train_epochs": cfg.num_epochs,
-        "max_length": cfg.max_length,
-        "assistant_only_loss": True,
-        "packing": False,
-    }
-    return with_trl_args(cfg, named)
+# What the SFT stage sets in TRL's config itself: the loss on the assistant's turn only.
+SFT_STAGE_ARGS = {"assistant_only_loss": True}
 
 
 def run_sft_stage(
     cfg: SFTStageConfig,
-    data_ref: DataRef,
+    upstream: dict[str, Any],
     ctx: StageContext,
     code_version: str,
-    extra_callbacks: list[Any] | None = None,
 ) -> SFTRef | None:
     configure_threads()
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
+    data_ref: DataRef = upstream["data"]
     if not data_ref.coldstart:
         raise ValueError("the sft stage needs a cold-start set: set data.coldstart_source in the recipe")
     coldstart_fp = data_ref.coldstart.fingerprint
@@ -71,7 +65,7 @@ def run_sft_stage(
     probe = probe[: cfg.sample_prompts]
     before = format_share(model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
 
-    args = trl_config(SFTConfig, sft_args(cfg, run_dir))
+    args = build_trl_config(SFTConfig, cfg, run_dir, SFT_STAGE_ARGS)
     log_cb = WarehouseLogCallback(logs, run_key, "sft")
     trainer = SFTTrainer(
         model=model,
@@ -83,7 +77,6 @@ def run_sft_stage(
             run.mark_complete_callback(),
             log_cb,
             ProgressCallback("sft", ctx.progress),
-            *(extra_callbacks or []),
         ],
     )
     ctx.progress(f"sft: {len(rows)} conversations, base {base.name}, run {run_dir}", 0.0)

@@ -26,13 +26,13 @@ DEMO_RECIPE = str(REPO_ROOT / "recipes" / "demo.yaml")
 # The smallest training that still saves a checkpoint per step and logs every step (seconds on 2 cores).
 SMALL_TRAINING = [
     "sft.max_steps=2",
-    "sft.per_device_batch=4",
+    "sft.per_device_train_batch_size=4",
     "sft.save_steps=1",
     "sft.logging_steps=1",
     "sft.sample_prompts=2",
     "sft.sample_max_new_tokens=8",
     "grpo.max_steps=2",
-    "grpo.per_device_batch=4",
+    "grpo.per_device_train_batch_size=4",
     "grpo.num_generations=2",
     "grpo.max_completion_length=16",
     "grpo.save_steps=1",

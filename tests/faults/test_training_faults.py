@@ -90,7 +90,7 @@ def _start_judge_runs(
     # The tiny model rarely closes an <answer>, so most calls go to the fact extractor: both use the endpoint.
     flaky_overrides = [
         *SMALL_TRAINING,
-        "grpo.per_device_batch=8",
+        "grpo.per_device_train_batch_size=8",
         endpoint_override("judge", judge.base_url, timeout_s=1.0),
         endpoint_override("extractor", judge.base_url, timeout_s=1.0),
     ]

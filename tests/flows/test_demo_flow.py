@@ -13,7 +13,7 @@ from storage import Paths, Warehouse
 from tests.conftest import DEMO, REPO_ROOT
 
 pytestmark = pytest.mark.slow
-SHORT_GRPO = ["--set", "grpo.max_steps=2", "--set", "grpo.per_device_batch=8"]
+SHORT_GRPO = ["--set", "grpo.max_steps=2", "--set", "grpo.per_device_train_batch_size=8"]
 
 
 def _runs() -> dict[str, int]:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.faults.inject import fault_env
 
 pytestmark = pytest.mark.slow
 
-SMALL = ["sft.max_steps=10", "grpo.max_steps=2", "grpo.per_device_batch=8", "evaluate.max_new_tokens=16"]
+SMALL = ["sft.max_steps=10", "grpo.max_steps=2", "grpo.per_device_train_batch_size=8", "evaluate.max_new_tokens=16"]
 
 
 def _free_port() -> int:
@@ -43,7 +44,7 @@ def stack(tmp_path: Path):
         **os.environ,
         "KNOWRL_HOME": str(tmp_path / "home"),
         "PREFECT_HOME": str(tmp_path / "prefect"),
-        "KNOWRL_INJECT_FAILURE": "grpo",
+        **fault_env("grpo@start"),  # GRPO fails once at its start (tests/faults/inject.py)
         "PREFECT_LOGGING_LEVEL": "INFO",
         "KNOWRL_REPO": str(REPO_ROOT),
     }

@@ -19,6 +19,7 @@ import pytest
 
 from knowrl_cli.local_services import free_port
 from tests.conftest import REPO_ROOT
+from tests.faults.inject import fault_env
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ SMALL = [
     "sft.sample_prompts=0",
     "grpo.max_steps=2",
     "grpo.save_steps=1",
-    "grpo.per_device_batch=8",
+    "grpo.per_device_train_batch_size=8",
     "evaluate.max_new_tokens=16",
     "evaluate.bootstrap_samples=100",
 ]
@@ -112,7 +113,7 @@ def distributed_stack(stack_home: Path, tmp_path: Path):
         **os.environ,
         "KNOWRL_HOME": str(stack_home),  # the stack's own state and logs; workers get their own homes under it
         "PREFECT_HOME": str(tmp_path / "prefect"),
-        "KNOWRL_INJECT_FAILURE": "grpo@checkpoint",
+        **fault_env("grpo@checkpoint"),  # GRPO fails right after its first checkpoint (tests/faults/inject.py)
         "PREFECT_LOGGING_LEVEL": "INFO",
         "KNOWRL_REPO": str(REPO_ROOT),
         "PREFECT_WORKER_QUERY_SECONDS": "2",  # workers poll every 2 s (default 10): each stage is a flow run here

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from knowrl.pipeline.plan import RunPlan
-from knowrl.pipeline.refs import DataRef
-from knowrl.pipeline.stages import StageSelectionError, cache_key, select_stages
+from knowrl.data.result import DataRef
+from knowrl.data.stage import already_trained_on
+from knowrl.pipeline.keys import cache_key
+from knowrl.pipeline.spec import StageSelectionError
+from knowrl.registry import REGISTRY, load_recipe
 from storage import Paths, Warehouse
 from storage.stage_runs import StageRuns
 from tests.conftest import REPO_ROOT
@@ -23,23 +25,24 @@ def _runs(stage: str) -> int:
 
 
 def test_select_stages() -> None:
-    assert select_stages(None, None) == (["data", "knowledge", "sft", "grpo", "evaluate", "publish"], set())
-    assert select_stages(["sft", "data"], "sft") == (["data", "sft"], {"sft"})
+    assert REGISTRY.select(None, None) == (list(REGISTRY.names), set())
+    assert REGISTRY.select(["sft", "data"], "sft") == (["data", "sft"], {"sft"})
     with pytest.raises(StageSelectionError, match="unknown stage 'train'"):
-        select_stages(["train"], None)
+        REGISTRY.select(["train"], None)
 
 
 def test_cache_key_changes_with_config_and_the_upstream_part_the_stage_reads() -> None:
     def data(rl: str, cs: str) -> dict:
-        return {"data": made_up_ref("data", rl + cs, rl=rl, coldstart=cs)}
+        return {"data": REGISTRY.result("data", made_up_ref("data", rl + cs, rl=rl, coldstart=cs))}
 
-    base = cache_key("knowledge", {"a": 1}, data("r1", "c1"))
-    assert base == cache_key("knowledge", {"a": 1}, data("r1", "c1"))
-    assert base != cache_key("knowledge", {"a": 2}, data("r1", "c1"))
-    assert base != cache_key("knowledge", {"a": 1}, data("r2", "c1"))
-    assert base == cache_key("knowledge", {"a": 1}, data("r1", "c2"))  # knowledge reads the RL titles only
-    assert cache_key("sft", {}, data("r1", "c1")) == cache_key("sft", {}, data("r2", "c1"))
-    assert cache_key("sft", {}, data("r1", "c1")) != cache_key("sft", {}, data("r1", "c2"))
+    knowledge, sft = REGISTRY["knowledge"], REGISTRY["sft"]
+    base = cache_key(knowledge, {"a": 1}, data("r1", "c1"))
+    assert base == cache_key(knowledge, {"a": 1}, data("r1", "c1"))
+    assert base != cache_key(knowledge, {"a": 2}, data("r1", "c1"))
+    assert base != cache_key(knowledge, {"a": 1}, data("r2", "c1"))
+    assert base == cache_key(knowledge, {"a": 1}, data("r1", "c2"))  # knowledge reads the RL titles only
+    assert cache_key(sft, {}, data("r1", "c1")) == cache_key(sft, {}, data("r2", "c1"))
+    assert cache_key(sft, {}, data("r1", "c1")) != cache_key(sft, {}, data("r1", "c2"))
 
 
 def test_data_stage_twice_second_run_is_a_cache_hit(prefect_harness, home: Path) -> None:
@@ -79,12 +82,43 @@ def test_unselected_upstream_without_a_run_names_the_fix(prefect_harness, home: 
 
 
 def test_schedule_stops_after_data_when_the_data_was_trained_on(home: Path) -> None:
-    plan = RunPlan.create(DEMO, overrides=["data.stop_when_unchanged=true"], paths=Paths.from_env())
+    scheduled = load_recipe(DEMO, ["data.stop_when_unchanged=true"]).data
+    runs = StageRuns(Warehouse(Paths.from_env().warehouse))
     data_ref = DataRef.model_validate(made_up_ref("data", "x", rl="fp1"))
-    assert not plan.should_stop_after_data(data_ref)  # never trained: go on
-    StageRuns(Warehouse(Paths.from_env().warehouse)).record("grpo", "k", "c", made_up_ref("grpo", "g", rl="fp1"))
-    assert plan.should_stop_after_data(data_ref)
-    assert not plan.should_stop_after_data(DataRef.model_validate(made_up_ref("data", "x", rl="fp2")))
-    assert not RunPlan.create(DEMO, paths=Paths.from_env()).should_stop_after_data(
-        data_ref
-    )  # only when the recipe asks for it
+    assert already_trained_on(data_ref, scheduled, runs) is None  # never trained: go on
+    runs.record("grpo", "k", "c", made_up_ref("grpo", "g", rl="fp1"))
+    assert "fp1 is unchanged" in (already_trained_on(data_ref, scheduled, runs) or "")
+    assert already_trained_on(DataRef.model_validate(made_up_ref("data", "x", rl="fp2")), scheduled, runs) is None
+    assert already_trained_on(data_ref, load_recipe(DEMO).data, runs) is None  # only when the recipe asks for it
+
+
+def test_the_registry_is_the_only_list_of_stages() -> None:
+    """The flow visits the registry's stages in its order (a walk refuses any other), and no module of the code
+    base spells the stages out as a list again."""
+    import ast
+    import re
+
+    flow_source = (REPO_ROOT / "flows" / "knowrl_flow.py").read_text()
+    assert re.findall(r'run\.stage\("(\w+)"\)', flow_source) == list(REGISTRY.names)
+    names = set(REGISTRY.names)
+    listed = []
+    for folder in ("knowrl", "storage", "tasks", "flows", "knowrl_cli"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                    words = {e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+                    if len(words & names) >= len(names) - 1:  # a stage reads several, never all, upstream
+                        listed.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert listed == []
+
+
+def test_a_walk_visits_the_stages_in_the_registry_order(home: Path) -> None:
+    from knowrl.pipeline.plan import RunPlan
+
+    plan = RunPlan.create(REGISTRY, DEMO, stages=["data"], paths=Paths.from_env())
+    walk = plan.walk(lambda step: None)
+    with pytest.raises(StageSelectionError, match="expected stage 'data' next, not 'knowledge'"):
+        walk.stage("knowledge")
+    walk.stage("data")
+    with pytest.raises(StageSelectionError, match="ended before stages"):
+        walk.results()

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from knowrl.config.recipe import hash_config, load_recipe
-from knowrl.pipeline.stages import cache_key, key_inputs
+from knowrl.pipeline.keys import stage_key
+from knowrl.registry import REGISTRY, load_recipe
 from knowrl_cli.main import app
 from storage import Paths, Warehouse, open_warehouse
 from storage.stage_runs import StageRuns
@@ -19,11 +20,17 @@ from tests.support.refs import made_up_ref
 DEMO = str(REPO_ROOT / "recipes" / "demo.yaml")
 
 
-def test_a_recipe_typo_fails_in_one_line_before_prefect_starts(home: Path) -> None:
+def test_a_recipe_typo_fails_in_one_line_before_prefect_starts(home: Path, monkeypatch) -> None:
+    import flows.knowrl_flow
+
+    monkeypatch.setattr(flows.knowrl_flow, "knowrl", lambda **kwargs: pytest.fail("the flow (Prefect) started"))
     started = time.monotonic()
-    result = CliRunner().invoke(app, ["run", "--recipe", DEMO, "--set", "grpo.lossx=1"])
-    assert result.exit_code == 2 and "grpo.lossx: Extra inputs are not permitted" in result.output
-    assert "Traceback" not in result.output and time.monotonic() - started < 5  # no Prefect server was started
+    ours = CliRunner().invoke(app, ["run", "--recipe", DEMO, "--set", "data.sed=1"])  # one of our sections
+    assert ours.exit_code == 2 and "data.sed: Extra inputs are not permitted" in ours.output
+    assert "Traceback" not in ours.output and time.monotonic() - started < 5  # the recipe alone: no TRL import
+    trl = CliRunner().invoke(app, ["run", "--recipe", DEMO, "--set", "grpo.lossx=1"])  # a TRL option's name
+    assert trl.exit_code == 2 and "grpo.lossx: not an option of trl's GRPOConfig" in trl.output
+    assert "Traceback" not in trl.output
     assert not home.exists()  # nothing was created
 
 
@@ -54,11 +61,10 @@ def test_status_of_a_home_without_runs_says_so_in_one_line_and_creates_nothing(t
 
 def test_status_reports_the_stages_a_run_would_reuse(home: Path) -> None:
     recipe = load_recipe(DEMO)
-    config = recipe.data.model_dump(mode="json")
     paths = Paths.from_env()
     ref = made_up_ref("data", "f" * 16, rl="r", coldstart="c")
-    key = cache_key("data", config, {}, key_inputs("data", config))
-    StageRuns(open_warehouse(paths)).record("data", key, hash_config(config), ref)
+    key = stage_key(REGISTRY["data"], recipe.data, {})
+    StageRuns(open_warehouse(paths)).record("data", key, recipe.config_hash("data"), ref)
     gone = CliRunner().invoke(app, ["status", "--recipe", "demo"])
     assert "Prefect's cached result is gone" in gone.output and "yes (cached)" not in gone.output
     paths.prefect_results.mkdir(parents=True)

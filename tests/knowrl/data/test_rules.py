@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowrl.config.stages import DataRules
+from knowrl.data.config import DataRules
 from knowrl.data.normalize import normalize_text, question_key, split_titles, title_key
 from knowrl.data.rules import RowRejected, check_think_answer_shape, clean_coldstart_row, clean_rl_row
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from knowrl.config.stages import DataConfig
+from knowrl.data.config import DataConfig
 from knowrl.data.sources import SourceError, source_version
 from knowrl.data.stage import probe_sources
 from tests.support.hub_server import LocalHubServer

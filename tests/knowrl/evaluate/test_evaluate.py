@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from knowrl.config.backends import JudgeConfig
-from knowrl.config.stages import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.benchmarks import NO_COMMENT, BenchmarkError, EvalItem, load_benchmark
+from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, qa_metrics
 from knowrl.evaluate.scoring import boxed_content, extract_integer, extract_letter, score_items
 from knowrl.evaluate.stage import run_evaluate_stage
 from knowrl.judges import CallStats, build_judge
 from knowrl.judges.base import Grade
-from knowrl.pipeline.refs import SFTRef
 from knowrl.publish.gate import GateConfigError, check_gate
+from knowrl.train.result import SFTRef
 from tests.conftest import DEMO, SHARED_DATA
 from tests.support.refs import made_up_ref
 

@@ -9,8 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from knowrl.config.stages import DataConfig, KnowledgeConfig
+from knowrl.data.config import DataConfig
 from knowrl.data.stage import run_data_stage
+from knowrl.knowledge.config import KnowledgeConfig
 from knowrl.knowledge.passages import KNOWRL_SEPARATOR, split_passages
 from knowrl.knowledge.sources import KnowledgeSourceError
 from knowrl.knowledge.stage import open_store, run_knowledge_stage
@@ -54,12 +55,12 @@ def data_ref(ctx, tmp_path: Path):
         ("What is the closest star?", "alpha centauri"),
         ("Where do zebras live?", "Zebra;Empty Page"),
     ]
-    return run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, rows))), ctx)
+    return run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, rows))), {}, ctx)
 
 
 def test_knowrl_sqlite_import_scoped_by_normalised_titles(ctx, tmp_path: Path, data_ref) -> None:
     kb = _sqlite_kb(tmp_path / "kb.db")
-    ref = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
+    ref = run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": data_ref}, ctx)
     assert (ref.titles_needed, ref.titles_found) == (5, 3)
     assert sorted(ref.missing_examples) == ["Edmund Hillary", "Empty Page"]
     tables = KnowledgeTables(ctx.warehouse)
@@ -80,18 +81,20 @@ def test_questions_without_any_title_are_counted_and_can_be_dropped(ctx, tmp_pat
         ("Where do zebras live?", "Zebra"),
         ("Whose page is keyed by the whole title string?", "Per Question;Key"),
     ]
-    data = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, rows)), heldout_fraction=0.0), ctx)
+    data = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, rows)), heldout_fraction=0.0), {}, ctx)
     kb = _sqlite_kb(tmp_path / "kb.db")
     con = sqlite3.connect(kb)
     con.execute("INSERT INTO documents VALUES (?, ?)", ["Per Question;Key", "A page stored under a joined title."])
     con.commit()
     con.close()
-    kept = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data, ctx)
+    kept = run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": data}, ctx)
     assert (kept.questions, kept.questions_without_titles) == (4, 1)
     assert rows_to_drop(kept, ctx) == set()
     store = open_store(kept, ctx)
     assert store.search("joined title", ["Per Question", "Key", "Per Question;Key"], k=1).passages  # topic key
-    dropped = run_knowledge_stage(KnowledgeConfig(source=str(kb), drop_questions_without_titles=True), data, ctx)
+    dropped = run_knowledge_stage(
+        KnowledgeConfig(source=str(kb), drop_questions_without_titles=True), {"data": data}, ctx
+    )
     assert dropped.fingerprint != kept.fingerprint  # GRPO re-runs when the option changes
     drop = rows_to_drop(dropped, ctx)
     questions = [r["question"] for r in grpo_rows(ctx, data.rl.fingerprint, None, drop)]
@@ -99,7 +102,7 @@ def test_questions_without_any_title_are_counted_and_can_be_dropped(ctx, tmp_pat
 
 
 def test_scoped_search_ranks_rare_words_first_and_never_leaves_the_titles(ctx, tmp_path: Path, data_ref) -> None:
-    ref = run_knowledge_stage(KnowledgeConfig(source=str(_sqlite_kb(tmp_path / "kb.db"))), data_ref, ctx)
+    ref = run_knowledge_stage(KnowledgeConfig(source=str(_sqlite_kb(tmp_path / "kb.db"))), {"data": data_ref}, ctx)
     store = open_store(ref, ctx)
     result = store.search("supplemental oxygen summit", ["Mount_Everest"], k=2)
     assert result.passages[0].text == PAGES["Mount Everest"][1]
@@ -125,7 +128,7 @@ def test_parquet_dump_import_with_passage_splitting(ctx, tmp_path: Path, data_re
         ),
         dump,
     )
-    ref = run_knowledge_stage(KnowledgeConfig(source=str(dump), passage_max_tokens=40), data_ref, ctx)
+    ref = run_knowledge_stage(KnowledgeConfig(source=str(dump), passage_max_tokens=40), {"data": data_ref}, ctx)
     assert ref.titles_found == 1 and ref.pages_total == 1
     passages = KnowledgeTables(ctx.warehouse).passages(ref.store_key, "mount everest")
     assert len(passages) >= 4 and all(len(p.split()) <= 40 for p in passages)
@@ -140,8 +143,8 @@ def test_split_passages_keeps_sentences() -> None:
 
 def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref) -> None:
     kb = _sqlite_kb(tmp_path / "kb.db")
-    first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
-    again = run_knowledge_stage(KnowledgeConfig(source=str(kb)), data_ref, ctx)
+    first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": data_ref}, ctx)
+    again = run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": data_ref}, ctx)
     assert again.pages_indexed_now == 0 and again.fingerprint == first.fingerprint
     bigger = _rl_file(
         tmp_path,
@@ -151,16 +154,16 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
             ("What is the closest star?", "Alpha Centauri"),
         ],
     )
-    newer = run_data_stage(DataConfig(rl_source=str(bigger)), ctx)
+    newer = run_data_stage(DataConfig(rl_source=str(bigger)), {}, ctx)
     # Same titles, new data version: nothing new to index.
-    assert run_knowledge_stage(KnowledgeConfig(source=str(kb)), newer, ctx).pages_indexed_now == 0
+    assert run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": newer}, ctx).pages_indexed_now == 0
     con = sqlite3.connect(kb)
     con.execute("INSERT INTO documents VALUES ('Yak', 'Yaks live in the Himalayas.')")
     con.commit()
     con.close()
     added = _rl_file(tmp_path, [("Where do yaks live?", "Yak"), ("What is the closest star?", "Alpha Centauri")])
     ref = run_knowledge_stage(
-        KnowledgeConfig(source=str(kb)), run_data_stage(DataConfig(rl_source=str(added)), ctx), ctx
+        KnowledgeConfig(source=str(kb)), {"data": run_data_stage(DataConfig(rl_source=str(added)), {}, ctx)}, ctx
     )
     # The KB file changed, so this is a new store key: it imports the pages this data needs.
     assert ref.pages_indexed_now == 2
@@ -168,12 +171,12 @@ def test_incremental_build_indexes_only_new_pages(ctx, tmp_path: Path, data_ref)
 
 def test_new_titles_add_a_segment_and_old_segments_are_reused(ctx, tmp_path: Path) -> None:
     kb = _sqlite_kb(tmp_path / "kb.db")
-    one = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, [("Where do zebras live?", "Zebra")]))), ctx)
-    first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), one, ctx)
+    one = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, [("Where do zebras live?", "Zebra")]))), {}, ctx)
+    first = run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": one}, ctx)
     assert (first.pages_indexed_now, first.segments) == (1, 1)
     two_rows = [("Where do zebras live?", "Zebra"), ("What is the closest star?", "Alpha Centauri")]
-    two = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, two_rows))), ctx)
-    second = run_knowledge_stage(KnowledgeConfig(source=str(kb)), two, ctx)
+    two = run_data_stage(DataConfig(rl_source=str(_rl_file(tmp_path, two_rows))), {}, ctx)
+    second = run_knowledge_stage(KnowledgeConfig(source=str(kb)), {"data": two}, ctx)
     assert (second.pages_indexed_now, second.segments, second.pages_total) == (1, 2, 2)
     store = open_store(second, ctx)
     assert store.search("stripes", ["Zebra"], 1).passages[0].title == "Zebra"
@@ -184,21 +187,21 @@ def test_corrupt_inputs_give_documented_errors(ctx, tmp_path: Path, data_ref) ->
     not_sqlite = tmp_path / "kb.db"
     not_sqlite.write_bytes(b"this is not a database")
     with pytest.raises(KnowledgeSourceError, match="neither a SQLite database"):
-        run_knowledge_stage(KnowledgeConfig(source=str(not_sqlite)), data_ref, ctx)
+        run_knowledge_stage(KnowledgeConfig(source=str(not_sqlite)), {"data": data_ref}, ctx)
     no_table = tmp_path / "empty.db"
     sqlite3.connect(no_table).execute("CREATE TABLE other (x)").connection.commit()
     with pytest.raises(KnowledgeSourceError, match="no table 'documents'"):
-        run_knowledge_stage(KnowledgeConfig(source=str(no_table)), data_ref, ctx)
+        run_knowledge_stage(KnowledgeConfig(source=str(no_table)), {"data": data_ref}, ctx)
     bad_cols = tmp_path / "cols.parquet"
     pq.write_table(pa.table({"name": ["x"]}), bad_cols)
     with pytest.raises(KnowledgeSourceError, match="needs title and text"):
-        run_knowledge_stage(KnowledgeConfig(source=str(bad_cols)), data_ref, ctx)
+        run_knowledge_stage(KnowledgeConfig(source=str(bad_cols)), {"data": data_ref}, ctx)
     with pytest.raises(KnowledgeSourceError, match="neither a local path nor a Hub dataset id"):
-        run_knowledge_stage(KnowledgeConfig(source="./nope.db"), data_ref, ctx)
+        run_knowledge_stage(KnowledgeConfig(source="./nope.db"), {"data": data_ref}, ctx)
     nothing = tmp_path / "nothing.jsonl"
     nothing.write_text(json.dumps({"title": "Other", "text": "x"}) + "\n")
     with pytest.raises(ValueError, match="has none of the 5 titles"):
-        run_knowledge_stage(KnowledgeConfig(source=str(nothing)), data_ref, ctx)
+        run_knowledge_stage(KnowledgeConfig(source=str(nothing)), {"data": data_ref}, ctx)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +226,7 @@ def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, 
 
     kb = _sqlite_kb(tmp_path / "kb.db")
     cfg = KnowledgeConfig(source=str(kb), backend="dense", dense_model=str(sentence_encoder))
-    store = open_store(run_knowledge_stage(cfg, data_ref, ctx), ctx)
+    store = open_store(run_knowledge_stage(cfg, {"data": data_ref}, ctx), ctx)
     assert store.dense is not None
     exact = PAGES["Mount Everest"][1]
     result = store.search(passage_input("Mount Everest", exact), ["Mount Everest", "Zebra"], k=3)
@@ -234,10 +237,12 @@ def test_dense_backend_behind_the_same_interface(ctx, tmp_path: Path, data_ref, 
     assert np.allclose(store.dense.embedder.encode([passage_input("Zebra", PAGES["Zebra"][0])]), query, atol=1e-5)
     assert store.search(PAGES["Alpha Centauri"][0], ["Nowhere"], k=1).passages == []
     with pytest.raises(ValueError, match="needs knowledge.dense_model"):
-        run_knowledge_stage(KnowledgeConfig(source=str(kb), backend="dense", passage_max_tokens=99), data_ref, ctx)
+        run_knowledge_stage(
+            KnowledgeConfig(source=str(kb), backend="dense", passage_max_tokens=99), {"data": data_ref}, ctx
+        )
 
 
 def test_hub_knowledge_base_keeps_the_real_download_path(ctx, data_ref, hub_offline: None) -> None:
     cfg = KnowledgeConfig(source="zjunlp/KnowRL-Knowledge-Base", hub_file="knowledge_base.db", revision="main")
     with pytest.raises(KnowledgeSourceError, match=r"zjunlp/KnowRL-Knowledge-Base.*knowledge_base.db.*revision main"):
-        run_knowledge_stage(cfg, data_ref, ctx)
+        run_knowledge_stage(cfg, {"data": data_ref}, ctx)

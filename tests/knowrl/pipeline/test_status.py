@@ -8,26 +8,27 @@ from pathlib import Path
 
 import pytest
 
-import knowrl.pipeline.stages
+import knowrl.pipeline.keys
 from knowrl import resources
-from knowrl.config.recipe import Recipe, hash_config, load_recipe
+from knowrl.config.recipe import RecipeBase
+from knowrl.pipeline.keys import stage_key
 from knowrl.pipeline.plan import RunPlan
 from knowrl.pipeline.refs import dump_refs
-from knowrl.pipeline.stages import UPSTREAM, cache_key, key_inputs
 from knowrl.pipeline.status import cached_run, stage_statuses
+from knowrl.registry import REGISTRY, load_recipe
 from storage import Paths, open_warehouse
 from storage.stage_runs import StageRuns
 from tests.support.refs import made_up_ref
 
 
-def _record(recipe: Recipe, stage: str, refs: dict[str, dict], paths: Paths, version: int = 1) -> dict:
-    """Record a completed run of `stage` as its task does (tasks/common.py finish), with a made-up result whose
-    fingerprints are those of output `version`."""
-    config = recipe.stage_config(stage).model_dump(mode="json")
-    upstream = {name: refs[name] for name in UPSTREAM[stage] if name in refs}
+def _record(recipe: RecipeBase, stage: str, refs: dict[str, dict], paths: Paths, version: int = 1) -> dict:
+    """Record a completed run of `stage` as its task does (tasks/stage_task.py record_run), with a made-up result
+    whose fingerprints are those of output `version`."""
+    spec = REGISTRY[stage]
+    upstream = {name: REGISTRY.result(name, refs[name]) for name in spec.upstream_stages if name in refs}
     ref = made_up_ref(stage, f"{stage}-v{version}", rl=f"rl-v{version}", coldstart="cs-v1")
-    key = cache_key(stage, config, upstream, key_inputs(stage, config))
-    StageRuns(open_warehouse(paths)).record(stage, key, hash_config(config), ref)
+    key = stage_key(spec, recipe.stage_config(stage), upstream)
+    StageRuns(open_warehouse(paths)).record(stage, key, recipe.config_hash(stage), ref)
     refs[stage] = ref
     return ref
 
@@ -39,9 +40,10 @@ def rl_file(tmp_path: Path) -> Path:
     return copy
 
 
-def _states(recipe: Recipe, paths: Paths) -> dict[str, str]:
+def _states(recipe: RecipeBase, paths: Paths) -> dict[str, str]:
     runs = StageRuns(open_warehouse(paths, read_only=True))
-    return {s.stage: "cached" if s.cached else s.reason for s in stage_statuses(recipe, runs)}
+    plan = RunPlan(REGISTRY, "demo", recipe, list(REGISTRY.names), set(), paths)
+    return {s.stage: "cached" if s.cached else s.reason for s in stage_statuses(plan, runs)}
 
 
 def test_cached_only_when_the_full_key_matches(home: Path, rl_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +71,7 @@ def test_cached_only_when_the_full_key_matches(home: Path, rl_file: Path, monkey
     # A config change of one stage; and a change of a stage's code.
     changed = load_recipe("demo", [f"data.rl_source={rl_file}", "knowledge.passage_max_tokens=32"])
     assert _states(changed, paths)["knowledge"] == "config changed"
-    monkeypatch.setattr(knowrl.pipeline.stages, "code_version", lambda stage: "edited")
+    monkeypatch.setattr(knowrl.pipeline.keys, "code_version", lambda spec: "edited")
     assert _states(recipe, paths)["data"] == "inputs or code changed"
 
 
@@ -97,13 +99,13 @@ def test_a_run_whose_every_stage_is_a_cache_hit_is_known_without_the_orchestrato
     def has_result(key: str) -> bool:
         return "everything" in held or key in held
 
-    plan = RunPlan.create("demo", ["data", "knowledge"], overrides=overrides, paths=Paths.from_env())
+    plan = RunPlan.create(REGISTRY, "demo", ["data", "knowledge"], overrides=overrides, paths=Paths.from_env())
     assert dump_refs(cached_run(plan, runs, has_result) or {}) == {
         "data": refs["data"],
         "knowledge": refs["knowledge"],
     }
     only_knowledge = RunPlan.create(
-        "demo", ["knowledge"], overrides=overrides, paths=Paths.from_env()
+        REGISTRY, "demo", ["knowledge"], overrides=overrides, paths=Paths.from_env()
     )  # data's last result is reused
     assert dump_refs(cached_run(only_knowledge, runs, has_result) or {}) == {
         "data": refs["data"],
@@ -111,7 +113,9 @@ def test_a_run_whose_every_stage_is_a_cache_hit_is_known_without_the_orchestrato
     }
     assert (
         cached_run(
-            RunPlan.create("demo", ["data", "knowledge", "sft"], overrides=overrides, paths=Paths.from_env()),
+            RunPlan.create(
+                REGISTRY, "demo", ["data", "knowledge", "sft"], overrides=overrides, paths=Paths.from_env()
+            ),
             runs,
             has_result,
         )
@@ -119,7 +123,7 @@ def test_a_run_whose_every_stage_is_a_cache_hit_is_known_without_the_orchestrato
     )
     assert (
         cached_run(
-            RunPlan.create("demo", ["data", "knowledge"], "knowledge", overrides, paths=Paths.from_env()),
+            RunPlan.create(REGISTRY, "demo", ["data", "knowledge"], "knowledge", overrides, paths=Paths.from_env()),
             runs,
             has_result,
         )
@@ -137,5 +141,5 @@ def test_a_scheduled_run_on_unchanged_data_stops_after_the_data_stage(home: Path
     grpo_ref = made_up_ref("grpo", "g", rl=data["rl"]["fingerprint"])
     StageRuns(open_warehouse(paths)).record("grpo", "some-key", "some-config", grpo_ref)
     runs = StageRuns(open_warehouse(paths, read_only=True))
-    plan = RunPlan.create("demo", overrides=overrides, paths=Paths.from_env())
+    plan = RunPlan.create(REGISTRY, "demo", overrides=overrides, paths=Paths.from_env())
     assert dump_refs(cached_run(plan, runs, lambda key: True) or {}) == {"data": data}

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from knowrl.config.recipe import load_recipe
-from knowrl.config.stages import PublishConfig
 from knowrl.evaluate.report import grade_chart, markdown_report
-from knowrl.pipeline.refs import refs_from_dicts
 from knowrl.publish.card import redact_local_paths
+from knowrl.publish.config import PublishConfig
 from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
 from knowrl.publish.stage import run_publish_stage
+from knowrl.registry import REGISTRY, load_recipe
 from tests.conftest import REPO_ROOT
 from tests.support.hub_server import LocalHubServer
 from tests.support.refs import dataset_part, made_up_ref
@@ -67,14 +66,14 @@ def refs(ctx, tiny_model_dir: Path) -> dict:
     rl = dataset_part(
         "rlfp", source="zjunlp/KnowRL-Train-Data", revision="abc123", n_read=3177, n_accepted=3177, n_quarantined=0
     )
-    return refs_from_dicts(
-        {
-            "data": {"stage": "data", "fingerprint": "datafp", "rl": rl, "coldstart": None},
-            "sft": made_up_ref("sft", "sftfp"),
-            "grpo": made_up_ref("grpo", grpo.artifact_id),
-            "evaluate": {**made_up_ref("evaluate", evaluate.artifact_id), "comparison": COMPARISON},
-        }
-    )
+    ctx.recipe = _recipe()  # publish's spec `needs_recipe`: the task hands the run's recipe to the stage
+    stored = {
+        "data": {"stage": "data", "fingerprint": "datafp", "rl": rl, "coldstart": None},
+        "sft": made_up_ref("sft", "sftfp"),
+        "grpo": made_up_ref("grpo", grpo.artifact_id),
+        "evaluate": {**made_up_ref("evaluate", evaluate.artifact_id), "comparison": COMPARISON},
+    }
+    return {stage: REGISTRY.result(stage, ref) for stage, ref in stored.items()}
 
 
 def _recipe() -> dict:
@@ -87,8 +86,8 @@ def test_gate_names_the_metric_and_force_overrides(ctx, refs) -> None:
     assert violations == ["gpqa.accuracy: GRPO 0.370 vs baseline 0.410 (+0.040 worse, limit +0.010)"]
     cfg = PublishConfig(repo_id="org/model", gate={"gpqa.accuracy": 0.01})
     with pytest.raises(GateRefused, match=r"gpqa\.accuracy.*publish\.force=true"):
-        run_publish_stage(cfg, refs, ctx, _recipe())
-    forced = run_publish_stage(cfg.model_copy(update={"force": True, "dry_run": True}), refs, ctx, _recipe())
+        run_publish_stage(cfg, refs, ctx)
+    forced = run_publish_stage(cfg.model_copy(update={"force": True, "dry_run": True}), refs, ctx)
     assert forced.gate_violations == violations
     with pytest.raises(GateConfigError, match="was not evaluated"):
         check_gate({"aime.accuracy": 0.0}, COMPARISON)
@@ -96,7 +95,7 @@ def test_gate_names_the_metric_and_force_overrides(ctx, refs) -> None:
 
 def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
+    ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx)
     bundle = Path(ref.bundle_path)
     assert not ref.pushed and bundle.is_dir()
     assert {
@@ -134,7 +133,7 @@ def test_dry_run_writes_the_exact_bundle_with_a_complete_card(ctx, refs, monkeyp
 
 
 def test_model_card_usage_snippet_runs_as_pasted(ctx, refs) -> None:
-    ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx, _recipe())
+    ref = run_publish_stage(PublishConfig(repo_id="org/knowrl-7b", dry_run=True), refs, ctx)
     card = (Path(ref.bundle_path) / "README.md").read_text()
     snippet = card.split("```python\n", 1)[1].split("```", 1)[0]
     snippet = snippet.replace('"org/knowrl-7b"', repr(ref.bundle_path)).replace(
@@ -152,8 +151,8 @@ def test_push_goes_through_the_hub_api_and_the_token_is_never_written(
     with LocalHubServer() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
         cfg = PublishConfig(repo_id="org/knowrl-7b", private=True)
-        first = run_publish_stage(cfg, refs, ctx, _recipe())
-        second = run_publish_stage(cfg, refs, ctx, _recipe())  # the repo exists now: no error, a new commit
+        first = run_publish_stage(cfg, refs, ctx)
+        second = run_publish_stage(cfg, refs, ctx)  # the repo exists now: no error, a new commit
     assert first.pushed and first.url.startswith(hub.endpoint) and first.tag.startswith("run-")
     assert hub.state.unexpected == []
     assert hub.state.repos["org/knowrl-7b"]["visibility"] == "private"
@@ -176,7 +175,7 @@ def test_push_failure_names_the_step_not_the_token(ctx, refs, monkeypatch: pytes
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(PublishError, match="org/model failed at create_repo") as info:
-        run_publish_stage(PublishConfig(repo_id="org/model"), refs, ctx, _recipe())
+        run_publish_stage(PublishConfig(repo_id="org/model"), refs, ctx)
     assert TOKEN not in str(info.value)
 
 
@@ -188,7 +187,7 @@ def test_no_token_without_dry_run_fails_with_the_fix_before_writing(
     monkeypatch.delenv("KNOWRL_PUBLISH_TOKEN", raising=False)
     cfg = PublishConfig(repo_id="org/model", token_env="KNOWRL_PUBLISH_TOKEN")
     with pytest.raises(ConfigError) as info:
-        run_publish_stage(cfg, refs, ctx, _recipe())
+        run_publish_stage(cfg, refs, ctx)
     message = str(info.value)
     assert "$KNOWRL_PUBLISH_TOKEN is not set" in message and "publish.dry_run=true" in message
     assert "\n" not in message

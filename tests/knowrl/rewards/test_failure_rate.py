@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from knowrl.config.backends import EndpointConfig, ExtractorConfig, JudgeConfig, VerifierConfig
-from knowrl.config.stages import GRPOStageConfig
 from knowrl.errors import JudgeFailureRateError
 from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.knowledge.stage import open_store
 from knowrl.rewards import RewardScorer
 from knowrl.rewards.scorer import Question
+from knowrl.train.config import GRPOStageConfig
 from knowrl.train.grpo import build_scorer
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 
@@ -44,7 +44,7 @@ def _endpoint(server: ScriptedOpenAIServer) -> EndpointConfig:
 
 
 def test_config_fields_reach_the_scorer(ctx, demo_knowledge_ref) -> None:
-    cfg = GRPOStageConfig(num_generations=2, grad_accum=2)
+    cfg = GRPOStageConfig(num_generations=2, gradient_accumulation_steps=2)
     assert (cfg.judge_failure_window, cfg.judge_max_failure_rate) == (20, 0.5)
     assert (RewardScorer.failure_window, RewardScorer.max_failure_rate) == (20, 0.5)
     tuned = cfg.model_copy(update={"judge_failure_window": 7, "judge_max_failure_rate": 0.25})

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from knowrl.config.backends import EndpointConfig, ExtractorConfig, JudgeConfig, VerifierConfig
-from knowrl.config.stages import RewardSpec
 from knowrl.judges import CallStats, build_extractor, build_judge, build_verifier
 from knowrl.knowledge.stage import open_store
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
 from knowrl.rewards.scorer import Question
+from knowrl.train.config import RewardSpec
 from storage.llm_cache import LLMCache
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from knowrl import resources
-from knowrl.config.recipe import load_recipe
+from knowrl.registry import load_recipe
 from knowrl.resources import ResourceError
 from knowrl.train.launch import gpus_to_launch, launch_command
 
@@ -30,7 +30,9 @@ def test_single_process_without_several_gpus_or_zero(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("zero", ["zero2", "zero3"])
-def test_packaged_zero_configs_are_complete_for_the_trainer_and_deepspeed(zero: str, tmp_path: Path) -> None:
+def test_packaged_zero_configs_are_complete_for_the_trainer_and_deepspeed(
+    zero: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """What `deepspeed: zero2|zero3` hands the Trainer: a packaged config whose "auto" values the Trainer fills in
     from the recipe's own settings and the model, and whose ZeRO section the installed DeepSpeed accepts (it
     imports and validates on a CPU-only machine too)."""
@@ -38,18 +40,21 @@ def test_packaged_zero_configs_are_complete_for_the_trainer_and_deepspeed(zero: 
     from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig
     from trl import SFTConfig
 
-    from knowrl.train.settings import trl_config
-    from knowrl.train.sft import sft_args
+    from knowrl.train.settings import build_trl_config, trl_arguments
+    from knowrl.train.sft import SFT_STAGE_ARGS
 
     recipe = load_recipe("knowrl-7b", [f"sft.deepspeed={zero}"])
-    args = sft_args(recipe.sft, tmp_path)
-    ds = HfTrainerDeepSpeedConfig(args["deepspeed"])
-    training_args = trl_config(SFTConfig, {**args, "deepspeed": None})
+    monkeypatch.setenv("WORLD_SIZE", "4")  # as `accelerate launch` sets it in each rank
+    assert trl_arguments(recipe.sft, tmp_path, SFT_STAGE_ARGS)["deepspeed"] == str(resources.deepspeed_config(zero))
+    monkeypatch.delenv("WORLD_SIZE")  # one process: no ZeRO (and DeepSpeed's CPU init is not tried here)
+    assert "deepspeed" not in trl_arguments(recipe.sft, tmp_path, SFT_STAGE_ARGS)
+    ds = HfTrainerDeepSpeedConfig(str(resources.deepspeed_config(zero)))
+    training_args = build_trl_config(SFTConfig, recipe.sft, tmp_path, SFT_STAGE_ARGS)
     ds.trainer_config_process(training_args)
     ds.trainer_config_finalize(training_args, SimpleNamespace(config=SimpleNamespace(hidden_size=3584)), 150)
     assert '"auto"' not in json.dumps(ds.config), ds.config
-    assert ds.config["train_micro_batch_size_per_gpu"] == recipe.sft.per_device_batch
-    assert ds.config["gradient_accumulation_steps"] == recipe.sft.grad_accum
+    assert ds.config["train_micro_batch_size_per_gpu"] == recipe.sft.option("per_device_train_batch_size")
+    assert ds.config["gradient_accumulation_steps"] == recipe.sft.option("gradient_accumulation_steps")
     zero_config = DeepSpeedZeroConfig(**ds.config["zero_optimization"])
     assert int(zero_config.stage) == int(zero[-1])
     # ZeRO-3 shards the weights: trainer.save_model writes a loadable model only when they are gathered on save.

@@ -1,4 +1,6 @@
-"""Every recipe setting reaches TRL's config: the named fields under TRL's names, and `trl_args` as given."""
+"""Every recipe's TRL options reach TRL's config as the recipe states them; names are checked against the installed
+TRL (with "did you mean") before any stage computes; our former names and the options the stage controls fail when
+the recipe loads."""
 
 from __future__ import annotations
 
@@ -6,80 +8,117 @@ from pathlib import Path
 
 import pytest
 
-from knowrl.config.recipe import RecipeError, load_recipe
-from knowrl.config.stages import GRPOStageConfig, SFTStageConfig
-from knowrl.train.grpo import grpo_args
-from knowrl.train.settings import TrainerOptionError, trl_config
-from knowrl.train.sft import sft_args
+from knowrl.config.recipe import RecipeError
+from knowrl.pipeline.plan import RunPlan
+from knowrl.registry import REGISTRY, load_recipe
+from knowrl.train.grpo import grpo_stage_args
+from knowrl.train.preflight import check_grpo, check_sft
+from knowrl.train.settings import TrainerOptionError, build_trl_config, lora_config
+from knowrl.train.sft import SFT_STAGE_ARGS
+from storage import Paths
 from tests.conftest import REPO_ROOT
 
 RECIPES = sorted((REPO_ROOT / "recipes").glob("*.yaml"))
-# Settings whose value TRL stores differently on this CPU-only machine, with the reason.
+# Options whose value TRL holds differently on this CPU-only machine, with the reason (README "Configuration").
 ON_CPU = {
-    "bf16": "a CPU cannot run bf16: the stage turns it off there",
+    "bf16": "a CPU trains in full precision: the stage turns bf16/fp16 off there",
+    "fp16": "a CPU trains in full precision: the stage turns bf16/fp16 off there",
     "use_vllm": "vLLM is used only where it is installed (GPU workers)",
-    "deepspeed": "passed as the path of the ZeRO config file in recipes/deepspeed/",
-    "warmup_steps": "transformers 5 reads a float in [0, 1) as a ratio of the steps",
-    "use_cpu": "'auto' becomes True where no GPU is found",
 }
 
 
-def _check(stage_cfg: SFTStageConfig | GRPOStageConfig, args: dict, config: object) -> None:
-    for ours, trl_name in stage_cfg.TRL_NAMES.items():
-        value = getattr(stage_cfg, ours)
-        if trl_name in ON_CPU or value is None:
+def _reaches(options: dict, config: object) -> None:
+    for name, value in options.items():
+        if name in ON_CPU:
             continue
-        assert getattr(config, trl_name) == value, f"{ours} -> {trl_name}"
-    for key, value in stage_cfg.trl_args.items():
-        assert args[key] == value and getattr(config, key) is not None, key
+        held = getattr(config, name)
+        held = held.value if hasattr(held, "value") else held  # TRL keeps some options as enums
+        assert held == value, f"{name}: recipe {value!r}, TRL's config {held!r}"
 
 
 @pytest.mark.parametrize("recipe_path", RECIPES, ids=[p.stem for p in RECIPES])
-def test_every_recipe_key_reaches_the_trainer_config(recipe_path: Path, tmp_path: Path) -> None:
+def test_every_recipe_option_reaches_the_trainer_config(recipe_path: Path, tmp_path: Path) -> None:
     from trl import GRPOConfig, SFTConfig
 
     recipe = load_recipe(recipe_path)
-    sft = sft_args(recipe.sft, tmp_path / "sft")
-    _check(recipe.sft, sft, trl_config(SFTConfig, {**sft, "deepspeed": None}))
-    grpo = grpo_args(recipe.grpo, tmp_path / "grpo")
-    config = trl_config(GRPOConfig, {**grpo, "deepspeed": None})
-    _check(recipe.grpo, grpo, config)
+    _reaches(recipe.sft.trl_options, build_trl_config(SFTConfig, recipe.sft, tmp_path / "sft", SFT_STAGE_ARGS))
+    config = build_trl_config(GRPOConfig, recipe.grpo, tmp_path / "grpo", grpo_stage_args(recipe.grpo))
+    _reaches(recipe.grpo.trl_options, config)
     assert config.reward_weights == [r.weight for r in recipe.grpo.rewards]
+    assert config.output_dir == str(tmp_path / "grpo") and config.save_strategy == "steps"
+    for lora in (recipe.sft.lora, recipe.grpo.lora):
+        peft = lora_config(lora)
+        assert (peft.r, peft.lora_alpha, peft.lora_dropout) == (lora.r, lora.lora_alpha, lora.lora_dropout)
 
 
-def test_paper_recipe_values() -> None:
-    recipe = load_recipe(REPO_ROOT / "recipes" / "knowrl-7b.yaml")
-    g, s = recipe.grpo, recipe.sft
-    assert g.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    assert (g.lora.r, g.lora.alpha, g.lora.dropout) == (128, 256, 0.0)
-    assert (g.loss_type, g.temperature, g.seed, g.beta, g.learning_rate) == ("bnpo", 0.9, 42, 0.001, 1e-5)
-    assert (g.per_device_batch, g.grad_accum, g.num_generations, g.max_steps) == (20, 4, 10, 150)
-    assert (g.max_prompt_tokens, g.max_completion_length, g.optim) == (256, 1024, "adamw_8bit")
-    assert recipe.data.heldout_fraction == 0.0  # all 3,177 rows
-    assert (s.lora.r, s.lora.alpha, s.lora.target_modules) == (256, 512, ["q_proj", "v_proj"])
-    assert (s.num_epochs, s.learning_rate, s.warmup_ratio, s.max_length) == (4, 1e-4, 0.1, 3072)
-    assert recipe.knowledge.backend == "dense" and recipe.knowledge.dense_model.endswith("gtr-t5-large")
-    dapo = load_recipe(REPO_ROOT / "recipes" / "knowrl-7b-dapo.yaml").grpo
-    assert dapo.loss_type == "dapo" and dapo.trl_args["epsilon_high"] == 0.28 and dapo.lora == g.lora
-
-
-def test_trl_option_values_are_checked_by_trl(tmp_path: Path) -> None:
-    from trl import GRPOConfig
-
-    recipe = load_recipe(REPO_ROOT / "recipes" / "demo.yaml", ["grpo.trl_args.auto_find_batch_size=true"])
-    with pytest.raises(TrainerOptionError, match="GRPOConfig rejected the recipe's options"):
-        trl_config(GRPOConfig, grpo_args(recipe.grpo, tmp_path))
+def test_trl_option_values_are_checked_before_any_stage_computes(tmp_path: Path) -> None:
+    # A value TRL's config refuses, with TRL's reason.
+    refused = load_recipe(REPO_ROOT / "recipes" / "demo.yaml", ["grpo.auto_find_batch_size=true"])
+    with pytest.raises(TrainerOptionError, match="GRPOConfig rejected the recipe's grpo options"):
+        check_grpo(refused.grpo)
+    # A value TRL would refuse only at its first training step: checked against the values its help lists.
+    unknown = load_recipe(REPO_ROOT / "recipes" / "demo.yaml", ["grpo.loss_type=ppo"])
+    with pytest.raises(
+        TrainerOptionError, match=r"grpo\.loss_type='ppo' is not a value TRL supports \(bnpo, cispo, dapo"
+    ):
+        check_grpo(unknown.grpo)
 
 
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("grpo.trl_args.beta=0.1", "trl_args.beta is set by the field `beta`"),
-        ("grpo.trl_args.epsilon_hgh=0.3", "did you mean epsilon_high"),
-        ("grpo.trl_args.output_dir=/tmp/x", "set by knowrl itself"),
-        ("sft.trl_args.num_generations=4", "not an option of TRL's SFTConfig"),
+        ("grpo.epsilon_hgh=0.3", r"grpo\.epsilon_hgh \(did you mean epsilon_high"),
+        ("grpo.learnig_rate=1e-5", r"did you mean learning_rate"),
+        ("sft.num_generations=4", r"sft\.num_generations: not an option of trl's SFTConfig"),
+        ("grpo.lora.lora_alhpa=4", r"lora\.lora_alhpa \(did you mean lora_alpha"),
     ],
 )
-def test_trl_args_names_are_checked_when_the_recipe_loads(override: str, message: str) -> None:
+def test_trl_names_are_checked_before_any_stage_computes(override: str, message: str, tmp_path: Path) -> None:
+    recipe = load_recipe(REPO_ROOT / "recipes" / "demo.yaml", [override])  # the recipe loads without TRL
+    with pytest.raises(TrainerOptionError, match=message):
+        check_sft(recipe.sft)
+        check_grpo(recipe.grpo)
+
+
+def test_a_passed_preflight_is_remembered_until_the_section_changes(tmp_path: Path, monkeypatch) -> None:
+    import knowrl.train.preflight
+
+    paths = Paths(tmp_path)
+    checked: list[str] = []
+    monkeypatch.setattr(knowrl.train.preflight, "check_grpo", lambda cfg: checked.append("grpo"))
+    monkeypatch.setattr(knowrl.train.preflight, "check_sft", lambda cfg: checked.append("sft"))
+    RunPlan.create(REGISTRY, "demo", ["sft", "grpo"], paths=paths).preflight()
+    assert checked == ["sft", "grpo"] and len(list((tmp_path / "preflight").iterdir())) == 2
+    RunPlan.create(REGISTRY, "demo", ["sft", "grpo"], paths=paths).preflight()
+    assert checked == ["sft", "grpo"]  # remembered: no TRL import for a run of the same sections
+    RunPlan.create(REGISTRY, "demo", ["sft", "grpo"], overrides=["grpo.beta=0.01"], paths=paths).preflight()
+    assert checked == ["sft", "grpo", "grpo"]  # GRPO's section changed: checked again, SFT's did not
+
+
+def test_no_pass_is_remembered_while_a_check_fails(tmp_path: Path) -> None:
+    plan = RunPlan.create(REGISTRY, "demo", overrides=["grpo.epsilon_hgh=0.3"], paths=Paths(tmp_path))
+    with pytest.raises(TrainerOptionError):
+        plan.preflight()
+    assert not (tmp_path / "preflight").exists()  # SFT passed, but nothing is written until all pass
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("grpo.per_device_batch=8", "grpo.per_device_batch is now grpo.per_device_train_batch_size"),
+        ("sft.num_epochs=2", "sft.num_epochs is now sft.num_train_epochs"),
+        ("grpo.trl_args={}", "grpo.trl_args is gone: put each of its options directly under grpo:"),
+        ("sft.lora.alpha=8", "lora.alpha is now lora.lora_alpha"),
+        ("grpo.output_dir=/tmp/x", "grpo.output_dir is set by knowrl"),
+        ("grpo.reward_weights=[1, 2]", "set by the weights in grpo.rewards"),
+        ("sft.assistant_only_loss=false", "builds the loss mask itself"),
+    ],
+)
+def test_old_names_and_stage_controlled_options_fail_when_the_recipe_loads(override: str, message: str) -> None:
     with pytest.raises(RecipeError, match=message):
         load_recipe(REPO_ROOT / "recipes" / "demo.yaml", [override])
+
+
+def test_a_batch_that_num_generations_does_not_divide_fails_at_load() -> None:
+    with pytest.raises(RecipeError, match="must be divisible by num_generations=8"):
+        load_recipe(REPO_ROOT / "recipes" / "demo.yaml", ["grpo.per_device_train_batch_size=12"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from pathlib import Path
 
@@ -9,15 +10,24 @@ import pytest
 from prefect import flow
 from prefect.states import Completed, Failed
 
-from knowrl.config.stages import PublishConfig
 from knowrl.errors import BackendError, ConfigError, InputError
-from knowrl.pipeline.refs import PublishRef
+from knowrl.pipeline.keys import stage_key
 from knowrl.pipeline.runtime import StageContext
-from knowrl.pipeline.stages import cache_key
+from knowrl.publish.config import PublishConfig
+from knowrl.publish.result import PublishRef
+from knowrl.registry import REGISTRY
 from storage import WarehouseBusyError
 from storage.stage_runs import StageRuns
-from tasks.common import finish, result_storage, retry_on_io, stage_task
+from tasks.stage_task import result_storage, retry_on_io, stage_task
 from tests.support.refs import made_up_ref
+
+BODIES: list[str] = []
+
+
+def fake_publish(config: PublishConfig, upstream: dict, ctx: StageContext) -> PublishRef:
+    """The run function of a publish stage that only counts its calls."""
+    BODIES.append("ran")
+    return PublishRef.model_validate(made_up_ref("publish", "bundle-1"))
 
 
 @pytest.mark.parametrize(
@@ -43,31 +53,27 @@ def test_a_completed_state_is_not_retried() -> None:
 
 
 def test_the_recorded_run_has_the_key_prefect_cached_under(prefect_harness, home: Path, monkeypatch) -> None:
-    """The key is computed once, before the body runs (Prefect looks the cache up with it); `finish` records that
+    """The key is computed once, before the body runs (Prefect looks the cache up with it); the task records that
     same key, and a second call with the same inputs is a cache hit whose body never runs."""
     monkeypatch.delenv("KNOWRL_PUBLISH_TOKEN", raising=False)
-    bodies: list[str] = []
-
-    @stage_task("publish", retries=0)
-    def fake_publish(config: PublishConfig, upstream: dict) -> PublishRef:
-        bodies.append("ran")
-        ref = PublishRef.model_validate(made_up_ref("publish", "bundle-1"))
-        return finish("publish", StageContext.from_env(), config, upstream, ref, "# published")
-
+    BODIES.clear()
+    spec = dataclasses.replace(REGISTRY["publish"], run=f"{__name__}:fake_publish")
+    task = stage_task(spec)
     config = PublishConfig(repo_id="org/model", token_env="KNOWRL_PUBLISH_TOKEN")  # a task gets it validated
-    upstream = {"grpo": made_up_ref("grpo", "grpo-1")}
+    upstream = {"grpo": REGISTRY.result("grpo", made_up_ref("grpo", "grpo-1"))}
 
     @flow
     def twice() -> list[PublishRef]:
         options = {"result_storage": result_storage()}
-        return [fake_publish.with_options(**options)(config=config, upstream=upstream) for _ in range(2)]
+        return [task.with_options(**options)(config=config, upstream=upstream, recipe={}) for _ in range(2)]
 
     first, second = twice()
-    assert first == second and bodies == ["ran"]
+    assert first == second and BODIES == ["ran"]
     recorded = StageRuns(StageContext.from_env().warehouse).latest("publish")
-    # What key_fn gives Prefect: config, upstream fingerprints, code version, and the token's absence.
-    assert recorded["cache_key"] == cache_key("publish", config.model_dump(mode="json"), upstream, "token-unset")
+    # What the key function gives Prefect: config, upstream fingerprints, code version, and the token's absence.
+    assert recorded["cache_key"] == stage_key(spec, config, upstream)
+    assert recorded["cache_key"].startswith("knowrl-publish-")
 
     monkeypatch.setenv("KNOWRL_PUBLISH_TOKEN", "hf_x")  # setting the token changes the key: publish runs again
     twice()
-    assert bodies == ["ran", "ran"]
+    assert BODIES == ["ran", "ran"]

@@ -1,19 +1,14 @@
-"""Prefect task of the data stage."""
+"""What the data stage shows in the orchestrator: counts per set and the quarantine's reasons."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from knowrl.config.stages import DataConfig
-from knowrl.data.stage import run_data_stage
-from knowrl.pipeline.refs import DataRef
-from tasks.common import finish, make_context, md_table, stage_task
+from knowrl.data.result import DataRef
+from knowrl.pipeline.report import md_table
+from knowrl.pipeline.runtime import StageContext
+from knowrl.pipeline.spec import StageReport
 
 
-@stage_task("data", retries=3)
-def data_stage(config: DataConfig, upstream: dict[str, Any]) -> DataRef:
-    ctx = make_context("data")
-    ref = run_data_stage(config, ctx)
+def data_report(ref: DataRef, ctx: StageContext) -> StageReport:
     parts = [(name, part) for name, part in (("rl", ref.rl), ("coldstart", ref.coldstart)) if part]
     rows = [
         {
@@ -29,5 +24,4 @@ def data_stage(config: DataConfig, upstream: dict[str, Any]) -> DataRef:
         for name, part in parts
     ]
     reasons = [{"set": n, "reason": r, "rows": c} for n, part in parts for r, c in part.quarantine_reasons.items()]
-    summary = f"# Data\n\n{md_table(rows)}\n\n## Quarantine reasons\n\n{md_table(reasons)}\n"
-    return finish("data", ctx, config, upstream, ref, summary)
+    return StageReport(f"# Data\n\n{md_table(rows)}\n\n## Quarantine reasons\n\n{md_table(reasons)}\n")

@@ -1,0 +1,134 @@
+"""The one Prefect task of every stage, made from its spec: cache key, retries on transient failures, the stage's
+progress and report as Prefect artifacts, the run record. The work is in knowrl/."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import Task, get_run_logger, task
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.context import TaskRunContext
+from prefect.tasks import exponential_backoff
+from prefect.transactions import get_transaction
+from pydantic import BaseModel
+
+from knowrl.errors import is_transient
+from knowrl.hashing import stable_hash
+from knowrl.pipeline.keys import stage_key
+from knowrl.pipeline.refs import StageRef
+from knowrl.pipeline.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
+from knowrl.pipeline.spec import StageReport, StageSpec
+from storage import Paths, prefect_result_location
+from storage.stage_runs import StageRuns
+
+RETRY_DELAYS = exponential_backoff(backoff_factor=5)
+
+
+def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient failures only (knowrl.errors.is_transient): a Hub or endpoint outage, a busy warehouse.
+    A bad recipe, a bad input, a full disk or a bug fails at once instead of three times."""
+    try:
+        state.result()
+    except Exception as exc:  # the state already carries it for the UI; here we only decide on a retry
+        return is_transient(exc)
+    return False
+
+
+def result_storage() -> Any:
+    """Where Prefect keeps task results and cache records: every worker must read them for a cache hit on one
+    worker to be a hit on all. A local folder in the local profile; a saved fsspec block over
+    `<KNOWRL_ARTIFACTS_URL>/prefect-results` in the remote one (s3fs reads the AWS variables itself)."""
+    location = prefect_result_location(Paths.from_env().ensure())
+    if "://" not in location:
+        return Path(location)  # a Path is accepted as local result storage, server or not
+    from prefect.filesystems import RemoteFileSystem
+
+    block = RemoteFileSystem(basepath=location)
+    block.save("knowrl-results", overwrite=True)  # Prefect refuses an unsaved block as result storage
+    return block
+
+
+def _key_fn(spec: StageSpec) -> Any:
+    """The stage's cache key (knowrl.pipeline.keys), computed once per task run: `_record` reads it back from the
+    run's transaction instead of probing the stage's outside inputs (a Hub commit, file hashes) again."""
+
+    def compute(context: TaskRunContext, params: dict[str, Any]) -> str:
+        # The task run starts here: Prefect looks the key up, then runs the body or reuses a result.
+        notify_progress(ProgressEvent(spec.name, f"{spec.name}: checking the cache", None, "checking"))
+        return stage_key(spec, params["config"], params["upstream"])
+
+    return compute
+
+
+def _context(spec: StageSpec, recipe: dict[str, Any] | None) -> StageContext:
+    """A StageContext whose progress goes to the run's log (training steps at most every 10 s), to the progress
+    listeners of this process (the CLI's live display: every step) and to a Prefect progress artifact."""
+    logger = get_run_logger()
+    artifact_id = create_progress_artifact(0.0, description=f"{spec.name} progress")
+    notify_progress(ProgressEvent(spec.name, f"{spec.name}: computing", 0.0))
+    to_log = stage_progress(spec.name, logger.info)
+    last_update = [0.0]
+
+    def progress(message: str, fraction: float | None) -> None:
+        to_log(message, fraction)
+        # One API call per training step would slow a fast run down: the artifact moves every 2 s and at the end.
+        if fraction is not None and (fraction >= 1.0 or time.monotonic() - last_update[0] >= 2.0):
+            last_update[0] = time.monotonic()
+            update_progress_artifact(artifact_id, min(100.0, max(0.0, fraction * 100)))
+
+    return StageContext.from_env(progress=progress, recipe=recipe)
+
+
+def publish_report(spec: StageSpec, report: StageReport) -> None:
+    create_markdown_artifact(markdown=report.markdown, key=f"knowrl-{spec.name}", description=f"{spec.name} summary")
+    for key, rows in report.tables.items():
+        create_table_artifact(rows, key=key, description=f"{spec.name}: {key.removeprefix('knowrl-')}")
+    for key, (url, text) in report.links.items():
+        create_link_artifact(url, link_text=text, key=key)
+
+
+def record_run(
+    spec: StageSpec, ctx: StageContext, config: BaseModel, upstream: dict[str, StageRef], ref: StageRef
+) -> None:
+    """Record the completed run under the task run's cache key (what `knowrl status` and stage selection read)."""
+    transaction = get_transaction()
+    key = transaction.key if transaction is not None and transaction.key else None
+    if key is None:  # called outside a cached task run (tests): compute it as the key function would
+        key = stage_key(spec, config, upstream)
+    StageRuns(ctx.warehouse).record(
+        spec.name, key, stable_hash(config.model_dump(mode="json")), ref.model_dump(mode="json")
+    )
+
+
+def stage_task(spec: StageSpec) -> Task[..., StageRef]:
+    """The Prefect task of a stage: cached by its key, its result persisted where every worker reads it, retried
+    with backoff on transient failures only; a `gpu` stage is tagged for the `gpu` concurrency limit."""
+
+    def run_stage(config: BaseModel, upstream: dict[str, StageRef], recipe: dict[str, Any] | None = None) -> StageRef:
+        ctx = _context(spec, recipe if spec.needs_recipe else None)
+        ref = spec.call("run", config, upstream, ctx)
+        publish_report(spec, spec.call("report", ref, ctx))
+        record_run(spec, ctx, config, upstream, ref)
+        notify_progress(ProgressEvent(spec.name, f"{spec.name}: done", 1.0, "completed"))
+        return ref
+
+    run_stage.__name__ = run_stage.__qualname__ = f"{spec.name}_stage"
+    return task(
+        run_stage,
+        name=spec.name,
+        cache_key_fn=_key_fn(spec),
+        persist_result=True,
+        retries=spec.retries,
+        retry_delay_seconds=RETRY_DELAYS,
+        retry_condition_fn=retry_on_io,
+        tags=["gpu"] if spec.gpu else None,
+        description=spec.description,
+    )
