@@ -59,7 +59,7 @@ from knowrl.data.result import DataRef  # noqa: E402
 from knowrl.data.stage import run_data_stage  # noqa: E402
 from knowrl.judges import build_extractor, build_judge  # noqa: E402
 from knowrl.judges.base import JudgeItem  # noqa: E402
-from knowrl.judges.hf_backends import NLIVerifier  # noqa: E402
+from knowrl.judges.nli import NLIVerifier  # noqa: E402
 from knowrl.judges.prompts import (  # noqa: E402
     extract_messages,
     extraction_template,

@@ -110,7 +110,7 @@ def main() -> None:
 def nli_check(tmp: Path) -> dict:
     """Per-pair NLI on the GPU: 2,000 facts x 5 passages in batched waves (no fact reaches the threshold here)."""
     from knowrl.config.backends import VerifierConfig
-    from knowrl.judges.hf_backends import NLIVerifier
+    from knowrl.judges.nli import NLIVerifier
     from tests.support.tiny_nli import build_tiny_nli
 
     model = build_tiny_nli(tmp / "nli", entailment_bias=-2.0, hidden=256, layers=4)

@@ -49,3 +49,46 @@ def test_library_imports_without_loading_prefect() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _library_imports(folder: str) -> list[tuple[str, str]]:
+    """(file, imported knowrl module) for every absolute knowrl import under knowrl/<folder>, at any depth (a lazy
+    import inside a function is an import too)."""
+    return [
+        (str(path.relative_to(ROOT)), name)
+        for path in (ROOT / "knowrl" / folder).rglob("*.py")
+        for name in _imports(path)
+        if name.startswith("knowrl.")
+    ]
+
+
+def _stage_packages() -> set[str]:
+    """The packages the registry's stages own (their spec lives there), read from the registry."""
+    from knowrl.registry import REGISTRY
+
+    return {spec.run.split(":")[0].rsplit(".", 1)[0] for spec in REGISTRY}
+
+
+def test_the_kernel_imports_no_stage_and_no_registry() -> None:
+    """knowrl/pipeline is below the stages: it gets the registry as an argument and never names a stage package."""
+    forbidden = (*_stage_packages(), "knowrl.registry", "knowrl.rewards", "knowrl.judges", "knowrl.transport")
+    offenders = [f"{f}: {n}" for f, n in _library_imports("pipeline") if n.startswith(forbidden)]
+    assert offenders == []
+
+
+def test_no_stage_imports_the_registry() -> None:
+    """The registry is the top of the library (it imports every stage's spec): a stage importing it would loop."""
+    offenders = [
+        f"{f}: {n}"
+        for package in _stage_packages()
+        for f, n in _library_imports(package.removeprefix("knowrl.").replace(".", "/"))
+        if n.startswith("knowrl.registry")
+    ]
+    assert offenders == []
+
+
+def test_the_transport_knows_no_judging_rule_and_no_stage() -> None:
+    """knowrl/transport carries requests: it imports neither the judges (what to ask) nor rewards or stages."""
+    forbidden = (*_stage_packages(), "knowrl.registry", "knowrl.judges", "knowrl.rewards", "knowrl.pipeline")
+    offenders = [f"{f}: {n}" for f, n in _library_imports("transport") if n.startswith(forbidden)]
+    assert offenders == []

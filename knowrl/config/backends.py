@@ -14,7 +14,8 @@ class _Strict(BaseModel):
 class EndpointConfig(_Strict):
     """An OpenAI-compatible endpoint. The key is read from the named environment variable at call time.
 
-    Retries (with exponential backoff that honours Retry-After) and timeouts are the `openai` client's own.
+    Retries (with exponential backoff that honours Retry-After) and timeouts are the `openai` client's own; the
+    request and token quotas are shared by every client of the endpoint in a process (knowrl/transport/rate_limit.py).
     """
 
     base_url: str = "https://api.openai.com/v1"
@@ -23,6 +24,12 @@ class EndpointConfig(_Strict):
     concurrency: int = Field(16, ge=1)
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
+    requests_per_minute: float | None = Field(
+        None, gt=0, description="the endpoint's request quota; calls wait for it instead of drawing HTTP 429s"
+    )
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="the endpoint's token quota (prompt + max_tokens estimated, corrected by usage)"
+    )
 
 
 class JudgeConfig(_Strict):

@@ -10,6 +10,10 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from knowrl.transport.stats import CallStats
+
+__all__ = ["CallStats", "FactExtractor", "FactVerifier", "Grade", "Judge", "JudgeItem"]
+
 
 class Grade(enum.StrEnum):
     CORRECT = "correct"
@@ -23,19 +27,6 @@ class JudgeItem:
     gold: tuple[str, ...]
     answer: str
     incorrect: tuple[str, ...] = ()  # known wrong answers (TruthfulQA), when the benchmark has them
-
-
-@dataclass
-class CallStats:
-    """Counters a backend keeps: what training logs as judge calls, cache hits and failures."""
-
-    calls: int = 0
-    cache_hits: int = 0
-    failures: int = 0
-    last_error: str | None = None  # what the last failed call reported (never a key or a prompt)
-
-    def snapshot(self) -> dict[str, int]:
-        return {"calls": self.calls, "cache_hits": self.cache_hits, "failures": self.failures}
 
 
 class Judge(Protocol):

@@ -106,16 +106,15 @@ class RewardScorer:
         failures = sum(window)
         if failures / len(window) <= self.max_failure_rate:
             return
-        cfg = getattr(getattr(backend, "client", None), "cfg", None)
-        url = getattr(cfg, "base_url", None)
+        cfg = getattr(getattr(backend, "transport", None), "cfg", None)
         key_env = getattr(cfg, "api_key_env", None)
-        where = f" at {url}" if url else ""
+        where = backend.describe() if hasattr(backend, "describe") else type(backend).__name__
         last_error = getattr(getattr(backend, "stats", None), "last_error", None) or "unknown"
         key = f" and its key (${key_env})" if key_env else ", its key"
         raise JudgeFailureRateError(
-            f"GRPO aborted: the {name} ({type(backend).__name__}{where}) failed {failures} of its last "
-            f"{len(window)} calls, over grpo.judge_max_failure_rate={self.max_failure_rate}; last error: "
-            f"{last_error}. Check the endpoint{key}, or raise grpo.judge_max_failure_rate"
+            f"GRPO aborted: the {name} ({where}) failed {failures} of its last {len(window)} calls, over "
+            f"grpo.judge_max_failure_rate={self.max_failure_rate}; last error: {last_error}. Check the "
+            f"endpoint{key}, or raise grpo.judge_max_failure_rate"
         )
 
     @staticmethod

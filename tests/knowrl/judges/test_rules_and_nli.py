@@ -7,7 +7,7 @@ import pytest
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.judges.base import CallStats, Grade, JudgeItem
-from knowrl.judges.hf_backends import entailment_index
+from knowrl.judges.nli import entailment_index
 from knowrl.judges.pairwise import PairwiseVerifier
 from storage.llm_cache import LLMCache
 from tests.support.tiny_nli import build_tiny_nli
@@ -106,7 +106,7 @@ def tiny_nli(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_nli_verifier_batches_pairs_and_caches_each_pair(tiny_nli: Path, ctx) -> None:
-    from knowrl.judges.hf_backends import NLIVerifier
+    from knowrl.judges.nli import NLIVerifier
 
     p_entail = 2.718281828 / (2 + 2.718281828)  # the tiny model's constant P(entailment), about 0.576
     cache = LLMCache(ctx.warehouse)
@@ -126,18 +126,18 @@ def test_nli_verifier_batches_pairs_and_caches_each_pair(tiny_nli: Path, ctx) ->
 
 def test_hf_causal_lm_judge_and_extractor_run_batched_and_cache(tiny_model_dir: Path, ctx) -> None:
     """Plumbing of the local-model backends on the tiny model (its replies are not meaningful grades)."""
-    from knowrl.judges.hf_backends import HFExtractor, HFJudge
+    from knowrl.judges import build_extractor, build_judge
 
     cache = LLMCache(ctx.warehouse)
     judge_cfg = JudgeConfig(backend="hf", hf_model=str(tiny_model_dir), max_tokens=8)
-    judge = HFJudge(judge_cfg, cache)
+    judge = build_judge(judge_cfg, cache)
     items = [JudgeItem("Who wrote Hamlet?", ("Shakespeare",), answer) for answer in ("Shakespeare", "Marlowe")]
     grades = judge.grade_many(items)
     assert len(grades) == 2 and all(g is None or isinstance(g, Grade) for g in grades)
-    again = HFJudge(judge_cfg, cache)
+    again = build_judge(judge_cfg, cache)
     assert again.grade_many(items) == grades and again.stats.cache_hits == 2 and again.stats.calls == 0
-    extractor = HFExtractor(ExtractorConfig(backend="hf", hf_model=str(tiny_model_dir), max_tokens=32), cache)
+    extractor = build_extractor(ExtractorConfig(backend="hf", hf_model=str(tiny_model_dir), max_tokens=32), cache)
     facts = extractor.extract_many(["Penicillin was discovered by Fleming."])
     assert len(facts) == 1 and isinstance(facts[0], list)
     with pytest.raises(ValueError, match="needs judge.hf_model"):
-        HFJudge(JudgeConfig(backend="hf"), cache)
+        build_judge(JudgeConfig(backend="hf"), cache)

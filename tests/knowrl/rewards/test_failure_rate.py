@@ -59,7 +59,7 @@ def test_judge_down_aborts_naming_the_endpoint_and_the_fix(ctx, demo_knowledge_r
             scorer.parts(_completions(4), [QUESTION] * 4)
     message = str(caught.value)
     assert "\n" not in message
-    assert f"the judge (OpenAIJudge at {server.base_url}) failed 4 of its last 4 calls" in message
+    assert f"the judge (gpt-4o-mini at {server.base_url}) failed 4 of its last 4 calls" in message
     assert "last error: InternalServerError (HTTP 500)" in message
     assert "Check the endpoint and its key ($KNOWRL_UNSET_KEY), or raise grpo.judge_max_failure_rate" in message
 
@@ -68,7 +68,8 @@ def test_extractor_down_aborts(ctx, demo_knowledge_ref) -> None:
     with ScriptedOpenAIServer(Script(knowrl_responder, always_fail=True, retry_after_s=0)) as server:
         scorer = _scorer(ctx, demo_knowledge_ref, extractor_endpoint=_endpoint(server))
         with pytest.raises(
-            JudgeFailureRateError, match=r"the extractor \(OpenAIExtractor at .*failed 4 of its last 4"
+            JudgeFailureRateError,
+            match=r"the extractor \(gpt-4o-mini at http://127\.0\.0\.1:\d+/v1\) failed 4 of its last 4",
         ):
             scorer.parts(_completions(4), [QUESTION] * 4)
 

@@ -1,7 +1,8 @@
 """Golden cases: our reward pieces against values produced by running the KnowRL authors' own functions.
 
-`golden_rewards.json` was written by `make_golden.py` from zjunlp/KnowRL (commit in the file). Every case must
-match, except the ones listed below, where we deliberately differ; each says why in one line.
+`golden_rewards.json` was written by `scripts/make_golden_rewards.py` from the cases in `golden_inputs.json` and
+zjunlp/KnowRL (commit in the file). Every case must match, except the ones listed below, where we deliberately
+differ; each says why in one line.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from knowrl.hashing import stable_hash
-from knowrl.judges.base import CallStats
+from knowrl.transport.stats import CallStats
 from storage.llm_cache import LLMCache
 
 

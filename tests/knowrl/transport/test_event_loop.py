@@ -12,8 +12,8 @@ import threading
 import pytest
 
 from knowrl.config.backends import EndpointConfig
-from knowrl.judges.event_loop import background_loop
-from knowrl.judges.http_client import ChatClient
+from knowrl.transport.event_loop import background_loop
+from knowrl.transport.openai_chat import ChatClient
 from tests.support.openai_server import Script, ScriptedOpenAIServer
 
 

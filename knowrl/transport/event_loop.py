@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-log = logging.getLogger("knowrl.judges")
+log = logging.getLogger("knowrl.transport")
 T = TypeVar("T")
 
 

@@ -28,9 +28,11 @@ Run it (from the project root) against a checkout or an exported archive of the 
 
     mkdir -p /tmp/knowrl-authors
     git --git-dir=/path/to/KnowRL.git archive HEAD | tar -x -C /tmp/knowrl-authors
-    .venv/bin/python tests/knowrl/rewards/make_golden.py --authors /tmp/knowrl-authors
+    .venv/bin/python scripts/make_golden_rewards.py --authors /tmp/knowrl-authors
 
-``--authors`` defaults to the environment variable ``KNOWRL_AUTHORS_REPO``. The golden file in this folder was
+The cases are data, in ``tests/knowrl/rewards/golden_inputs.json``: add one there and re-run.
+
+``--authors`` defaults to the environment variable ``KNOWRL_AUTHORS_REPO``. The golden file was
 generated against commit f75b0bb0c316668b2108bf97c96efbb5c8c4083b of zjunlp/KnowRL.
 """
 
@@ -39,7 +41,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -49,7 +50,9 @@ from typing import Any
 
 AUTHORS_REPO = "zjunlp/KnowRL"
 AUTHORS_COMMIT = "f75b0bb0c316668b2108bf97c96efbb5c8c4083b"
-DEFAULT_OUT = Path(__file__).resolve().parent / "golden_rewards.json"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "knowrl" / "rewards"
+DEFAULT_INPUTS = GOLDEN_DIR / "golden_inputs.json"  # the cases: completions, replies, support patterns
+DEFAULT_OUT = GOLDEN_DIR / "golden_rewards.json"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Stubs
@@ -205,268 +208,6 @@ def authors_commit(authors: Path, fallback: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Cases
-# ---------------------------------------------------------------------------------------------------------------
-
-R = "The capital of France is Paris, which has been its capital for centuries."
-LONG_REASONING = "\n".join(
-    f"Step {i}: the capital of France has been Paris since the Capetian kings; checking it again." for i in range(120)
-)
-
-# (id, note, completion)
-COMPLETIONS: list[tuple[str, str, str]] = [
-    ("canonical", "well-formed, newline after each tag", f"<think>\n{R}\n</think>\n<answer>Paris</answer>"),
-    ("compact", "well-formed, no whitespace between tags", f"<think>{R}</think><answer>Paris</answer>"),
-    (
-        "spaces-inside-tags",
-        "spaces padding reasoning and answer",
-        f"<think>   {R}   </think>   <answer>   Paris   </answer>",
-    ),
-    ("crlf", "Windows line endings around tags", f"<think>\r\n{R}\r\n</think>\r\n<answer>\r\nParis\r\n</answer>"),
-    ("tabs", "tabs around tags", f"<think>\t{R}\t</think>\t<answer>\tParis\t</answer>"),
-    ("blank-lines", "blank lines between blocks", f"<think>\n\n{R}\n\n</think>\n\n\n<answer>\n\nParis\n\n</answer>"),
-    (
-        "template-opened-think",
-        "no leading <think>: the chat template opened it",
-        f"\n{R}\n</think>\n<answer>Paris</answer>",
-    ),
-    ("template-opened-compact", "no leading <think>, no whitespace", f"{R}</think><answer>Paris</answer>"),
-    ("leading-space-before-think", "spaces before <think>", f"  <think>{R}</think><answer>Paris</answer>"),
-    ("leading-newline-before-think", "newline before <think>", f"\n<think>{R}</think>\n<answer>Paris</answer>"),
-    ("double-open-think", "<think><think> at the start", f"<think><think>{R}</think><answer>Paris</answer>"),
-    ("trailing-newline", "one newline after </answer>", f"<think>{R}</think>\n<answer>Paris</answer>\n"),
-    ("trailing-two-newlines", "two newlines after </answer>", f"<think>{R}</think>\n<answer>Paris</answer>\n\n"),
-    ("trailing-spaces", "spaces after </answer>", f"<think>{R}</think>\n<answer>Paris</answer>   "),
-    ("trailing-space-newline", "space then newline after </answer>", f"<think>{R}</think>\n<answer>Paris</answer> \n"),
-    (
-        "trailing-eos-token",
-        "an end-of-turn token after </answer>",
-        f"<think>{R}</think>\n<answer>Paris</answer><|im_end|>",
-    ),
-    ("text-after-answer", "prose after </answer>", f"<think>{R}</think>\n<answer>Paris</answer>\nHope this helps!"),
-    (
-        "stray-close-think",
-        "a second </think> inside the reasoning",
-        f"<think>{R}</think> On reflection, yes.</think>\n<answer>Paris</answer>",
-    ),
-    (
-        "nested-think",
-        "a nested <think>...</think> inside the reasoning",
-        f"<think>{R} <think>inner thought</think> done.</think>\n<answer>Paris</answer>",
-    ),
-    (
-        "nested-think-template-opened",
-        "nested <think> with the opening tag left to the template",
-        f"{R} <think>inner thought</think>\n<answer>Paris</answer>",
-    ),
-    (
-        "answer-in-reasoning",
-        "an <answer> block inside the reasoning",
-        f"<think>Maybe <answer>Lyon</answer>? No, {R}</think>\n<answer>Paris</answer>",
-    ),
-    (
-        "answer-open-in-reasoning",
-        "an unclosed <answer> inside the reasoning",
-        f"<think>I will write <answer> later. {R}</think>\n<answer>Paris</answer>",
-    ),
-    ("unclosed-answer", "<answer> never closed", f"<think>{R}</think>\n<answer>Paris"),
-    ("no-close-think", "</think> missing", f"<think>{R}\n<answer>Paris</answer>"),
-    ("close-think-with-space", "</think > is not </think>", f"<think>{R}</think >\n<answer>Paris</answer>"),
-    (
-        "two-answer-blocks",
-        "two answer blocks back to back",
-        f"<think>{R}</think>\n<answer>Paris</answer><answer>Lyon</answer>",
-    ),
-    (
-        "two-answer-blocks-newline",
-        "two answer blocks on separate lines",
-        f"<think>{R}</think>\n<answer>Paris</answer>\n<answer>Lyon</answer>",
-    ),
-    ("nested-answer-open", "<answer><answer>Paris</answer>", f"<think>{R}</think>\n<answer><answer>Paris</answer>"),
-    ("close-answer-twice", "</answer> appears twice", f"<think>{R}</think>\n<answer>Paris</answer> really </answer>"),
-    (
-        "think-inside-answer",
-        "a <think> block inside the answer",
-        f"<think>{R}</think>\n<answer>Paris <think>sure?</think></answer>",
-    ),
-    ("empty-reasoning", "<think></think>", "<think></think>\n<answer>Paris</answer>"),
-    ("whitespace-reasoning", "reasoning is only whitespace", "<think>\n  \n</think>\n<answer>Paris</answer>"),
-    ("empty-reasoning-template-opened", "only </think> before the answer", "</think>\n<answer>Paris</answer>"),
-    ("one-char-reasoning", "single-character reasoning and answer", "<think>x</think><answer>y</answer>"),
-    ("empty-answer", "<answer></answer>", f"<think>{R}</think>\n<answer></answer>"),
-    ("whitespace-answer", "answer is only whitespace", f"<think>{R}</think>\n<answer>  \n\t </answer>"),
-    (
-        "refusal",
-        "refusal answer",
-        "<think>\nI am not sure which city it is.\n</think>\n<answer>I don't know.</answer>",
-    ),
-    (
-        "refusal-long",
-        "a longer refusal",
-        "<think>No recollection.</think><answer>I cannot answer this question.</answer>",
-    ),
-    ("multiline-answer", "newlines inside the answer", f"<think>{R}</think>\n<answer>\nParis,\nFrance\n</answer>"),
-    (
-        "answer-with-blank-line",
-        "a blank line inside the answer",
-        f"<think>{R}</think>\n<answer>Paris\n\nIt is in France.</answer>",
-    ),
-    (
-        "chinese",
-        "Chinese reasoning and answer",
-        "<think>\n法国的首都是巴黎，巴黎位于塞纳河畔。\n</think>\n<answer>巴黎</answer>",
-    ),
-    (
-        "emoji-answer",
-        "non-ASCII symbols in the answer",
-        f"<think>{R}</think>\n<answer>Paris 🇫🇷 — “la Ville Lumière”</answer>",
-    ),
-    (
-        "long-reasoning",
-        "very long reasoning (120 lines, ~11 kB)",
-        f"<think>\n{LONG_REASONING}\n</think>\n<answer>Paris</answer>",
-    ),
-    (
-        "text-between-think-and-answer",
-        "prose between </think> and <answer>",
-        f"<think>{R}</think>\nSo the final answer is:\n<answer>Paris</answer>",
-    ),
-    ("uppercase-answer-tags", "<Answer>...</Answer>", f"<think>{R}</think>\n<Answer>Paris</Answer>"),
-    ("uppercase-think-tags", "<THINK>...</THINK>", f"<THINK>{R}</THINK>\n<answer>Paris</answer>"),
-    (
-        "angle-brackets-in-reasoning",
-        "< and > in the reasoning",
-        "<think>if x < 3 and y > 2 then x = 2</think>\n<answer>x = 2</answer>",
-    ),
-    ("only-answer-block", "a completion that is only an answer block", "<answer>Paris</answer>"),
-    ("answer-before-think", "answer block first, then reasoning", f"<answer>Paris</answer>\n<think>{R}</think>"),
-    ("only-think-block", "reasoning only, no answer", f"<think>{R}</think>"),
-    ("text-then-answer", "no </think>, prose then an answer", f"{R}\n<answer>Paris</answer>"),
-    ("plain-text", "no tags at all", R),
-    ("empty", "empty completion", ""),
-    ("whitespace-only", "only whitespace", "  \n\t\n"),
-]
-
-JUDGE_REPLIES: list[str] = [
-    "A",
-    "B",
-    "C",
-    "a",
-    "b",
-    "c",
-    "CORRECT",
-    "INCORRECT",
-    "NOT_ATTEMPTED",
-    "not attempted",
-    "Correct",
-    "incorrect.",
-    "Not_Attempted",
-    "The answer is B",
-    "Grade: C",
-    "Answer: B",
-    "<answer>A</answer>",
-    "<answer>B</answer>",
-    "<answer>C</answer>",
-    "<answer>NOT_ATTEMPTED</answer>",
-    "<answer>maybe</answer> B",
-    "<answer>unsure</answer>",
-    "A: CORRECT",
-    "B - incorrect",
-    "C (NOT_ATTEMPTED)",
-    "This is a tricky one. B",
-    "I would say A.",
-    "I'd grade this as a C",
-    "Incorrect, but a good try",
-    "B. The model named a different city.",
-    "C. The model didn't answer",
-    "",
-    "D",
-    "NOT_ATTEMPTED because the model refused",
-    "The predicted answer is correct",
-    "The predicted answer is not correct",
-    "The predicted answer is incorrect",
-    "CORRECTLY ANSWERED",
-    "B/C",
-    "  A  ",
-    "\nB\n",
-    "\n\n  C\n",
-    "\t incorrect \n",
-    "A\n\nExplanation: the prediction matches the gold target.",
-    "B\nNote: an A-grade attempt, but wrong.",
-]
-
-FACT_RESPONSES: list[str | None] = [
-    "- Paris is the capital of France.\n- Paris lies on the Seine.\n- The Eiffel Tower is in Paris.",
-    "- Paris.\n- It is big.\n- Capital city.\n- Paris hosts the Louvre museum.",
-    "- Paris is the capital of France.\n- paris is the capital of france.\n- PARIS IS THE CAPITAL OF FRANCE.",
-    "* Paris is the capital of France.\n- Paris lies on the Seine.\n• The Louvre is in Paris.",
-    "1. Paris is the capital of France.\n2) Paris lies on the Seine.\n- The Louvre is in Paris.",
-    "NON_FACTUAL: The text contains no factual statements.",
-    "- Paris is the capital of France.\nNON_FACTUAL: the rest is opinion.\n- Paris lies on the Seine.",
-    "- Paris is the capital of France.\n- NON_FACTUAL: nothing else here.",
-    "Here are the facts: NON_FACTUAL: none",
-    "non_factual: lowercase marker\n- Paris is the capital of France.",
-    "NON_FACTUAL without a colon\n- Paris is the capital of France.",
-    "",
-    "   \n  \n",
-    None,
-    "   - Indented bullet is still a fact.\n\t- Tabbed bullet is a fact too.",
-    "-No space after the dash here.\n–  En dash bullet is here.\n—  Em dash bullet is here.",
-    "-    Extra spaces after the dash are stripped.   ",
-    "- Paris is the capital of France.\r\n- Paris lies on the Seine.\r\n",
-    "- 巴黎是法国的首都。\n- 巴黎 是 法国 首都\n- Paris is 法国的首都.",
-    "- - Nested dash bullet stays a fact.",
-    "Facts:\n\n- Paris is the capital of France.\n\nThat is all.",
-    "- Paris is the capital of France.\n-  Paris is the capital of France.\n- Paris is the capital of France. ",
-    "-\n- \n- Three word fact.",
-]
-
-
-def _facts(n: int) -> list[str]:
-    return [f"Fact number {i + 1} is stated in the generation." for i in range(n)]
-
-
-def _pattern(n: int, supported: int) -> list[bool]:
-    """``supported`` True flags spread over ``n`` facts (every other one first), deterministic."""
-    order = list(range(0, n, 2)) + list(range(1, n, 2))
-    chosen = set(order[:supported])
-    return [i in chosen for i in range(n)]
-
-
-# (extractor reply, per-fact support flags); the facts are whatever the authors' parser makes of the reply.
-FACTUALITY: list[tuple[str, list[bool]]] = [
-    ("", []),
-    ("NON_FACTUAL: The text contains no factual statements.", []),
-    ("- Paris is the capital of France.\nNON_FACTUAL: the rest is opinion.", []),
-]
-for _n, _supported in [
-    (1, 1), (1, 0), (2, 1), (2, 2), (5, 3), (9, 9), (9, 0), (9, 4), (10, 10), (10, 0), (10, 7),
-    (11, 11), (11, 0), (11, 4), (15, 15), (15, 0), (15, 6), (20, 5),
-]:  # fmt: skip
-    FACTUALITY.append(("\n".join(f"- {f}" for f in _facts(_n)), _pattern(_n, _supported)))
-# a bullet that merely contains the marker is parsed as the single "fact" "- NON_FACTUAL: ..." and scored
-FACTUALITY.append(("- Paris is the capital of France.\n- NON_FACTUAL: nothing else here.", [True]))
-# duplicate facts (differing in case) are merged by the parser before scoring
-FACTUALITY.append(
-    ("- Paris is the capital of France.\n- PARIS IS THE CAPITAL OF FRANCE.\n- Paris lies on the Seine.", [True, False])
-)
-
-COMBINED: list[tuple[float, float, bool]] = []
-for _llm in (2.0, 1.0, 0.0, -1.0):
-    for _fact in (0.0, 0.4, 1.0):
-        for _refusal in (False, True):
-            COMBINED.append((_llm, _fact, _refusal))
-COMBINED += [
-    (-1.0, math.exp(1 - 10), False),
-    (-1.0, math.exp(1 - 10 / 9), False),
-    (-1.0, 0.75, False),
-    (-1.0, 0.3636363636363636, False),
-    (2.0, 0.75, False),
-    (1.0, 0.75, True),
-]
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Running the authors' functions
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -572,29 +313,22 @@ def run_combined(authors: types.SimpleNamespace, llm: float, fact: float, refusa
     return float(reward)
 
 
-def build(authors: types.SimpleNamespace, commit: str) -> dict:
-    ids = [case_id for case_id, _, _ in COMPLETIONS]
+def build(authors: types.SimpleNamespace, commit: str, cases: dict[str, Any]) -> dict:
+    """Every case of `cases` (golden_inputs.json) with what the authors' functions give for it."""
+    ids = [case["id"] for case in cases["completions"]]
     assert len(ids) == len(set(ids)), "duplicate completion ids"
     return {
         "source": {"repo": AUTHORS_REPO, "commit": commit},
-        "completions": [
-            {"id": case_id, "note": note, "completion": text, **run_completion(authors, text)}
-            for case_id, note, text in COMPLETIONS
-        ],
-        "judge_replies": [{"reply": reply, "score": run_judge(authors, reply)} for reply in JUDGE_REPLIES],
+        "completions": [{**case, **run_completion(authors, case["completion"])} for case in cases["completions"]],
+        "judge_replies": [{"reply": reply, "score": run_judge(authors, reply)} for reply in cases["judge_replies"]],
         "fact_parsing": [
             {"response": response, "facts": new_fact_generator(authors, "").parse_atomic_facts_response(response)}
-            for response in FACT_RESPONSES
+            for response in cases["fact_responses"]
         ],
-        "factuality": [run_factuality(authors, reply, support) for reply, support in FACTUALITY],
+        "factuality": [run_factuality(authors, c["reply"], c["supported"]) for c in cases["factuality"]],
         "combined": [
-            {
-                "llm_reward": llm,
-                "fact_score": fact,
-                "is_refusal": refusal,
-                "reward": run_combined(authors, llm, fact, refusal),
-            }
-            for llm, fact, refusal in COMBINED
+            {**case, "reward": run_combined(authors, case["llm_reward"], case["fact_score"], case["is_refusal"])}
+            for case in cases["combined"]
         ],
     }
 
@@ -611,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         default=AUTHORS_COMMIT,
         help="commit to record when --authors is not a git work tree (an exported archive)",
     )
+    parser.add_argument("--inputs", type=Path, default=DEFAULT_INPUTS, help="the cases (golden_inputs.json)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default: {DEFAULT_OUT.name})")
     args = parser.parse_args(argv)
     if not args.authors:
@@ -620,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     # Their modules print and log; keep our stdout for the summary.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         authors = import_authors(authors_path)
-        golden = build(authors, authors_commit(authors_path, args.commit))
+        cases = json.loads(args.inputs.read_text(encoding="utf-8"))
+        golden = build(authors, authors_commit(authors_path, args.commit), cases)
     args.out.write_text(json.dumps(golden, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     counts = ", ".join(f"{k}={len(v)}" for k, v in golden.items() if isinstance(v, list))
     print(f"wrote {args.out} ({counts})")

@@ -1,6 +1,7 @@
-"""An OpenAI-compatible chat client for judges: the `openai` package's AsyncOpenAI (retries with exponential
-backoff that honour Retry-After, timeouts, connection pooling), a semaphore bounding concurrency, and the
-warehouse cache in front (`cached_many`).
+"""An OpenAI-compatible chat transport: the `openai` package's AsyncOpenAI (retries with exponential backoff that
+honour Retry-After, timeouts, connection pooling), a semaphore bounding concurrency, the endpoint's request and
+token rate limits (rate_limit.py), and the warehouse cache in front (`cached_many`). Every reply's usage (prompt
+and completion tokens) and the model the endpoint says answered are counted in `stats`.
 
 Calls run on the process's background event loop (`event_loop.py`), and each ChatClient keeps one AsyncOpenAI
 client there for its lifetime: connections stay alive from one GRPO step to the next instead of being opened
@@ -22,20 +23,23 @@ from typing import Any
 
 from knowrl.config.backends import EndpointConfig
 from knowrl.errors import ConfigError
-from knowrl.judges.base import CallStats
-from knowrl.judges.cached import cached_many
-from knowrl.judges.event_loop import background_loop
+from knowrl.transport.cache import cached_many
+from knowrl.transport.event_loop import background_loop
+from knowrl.transport.rate_limit import estimate_tokens, limiter_for
+from knowrl.transport.stats import CallStats
 from storage.llm_cache import LLMCache
 
-log = logging.getLogger("knowrl.judges")
+log = logging.getLogger("knowrl.transport")
 HOSTED_APIS = ("api.openai.com",)
 
 
-class JudgeConfigError(ConfigError):
+class EndpointConfigError(ConfigError):
     """A judge endpoint cannot be used as configured (e.g. a hosted API without its key)."""
 
 
 class ChatClient:
+    """`complete_many` over an OpenAI-compatible endpoint."""
+
     backend = "openai"
 
     def __init__(
@@ -46,11 +50,18 @@ class ChatClient:
         self.stats = stats or CallStats()
         self.params = {"temperature": 0.0, "max_tokens": max_tokens}
         self._async_client: tuple[asyncio.AbstractEventLoop, str, Any] | None = None  # (loop, key, AsyncOpenAI)
+        self.limiter = limiter_for(
+            cfg.base_url, cfg.model, cfg.api_key_env, cfg.requests_per_minute, cfg.tokens_per_minute
+        )
         if not os.environ.get(cfg.api_key_env) and any(host in cfg.base_url for host in HOSTED_APIS):
-            raise JudgeConfigError(
+            raise EndpointConfigError(
                 f"endpoint {cfg.base_url} needs an API key: set the environment variable {cfg.api_key_env} "
                 "(or point base_url at your own OpenAI-compatible server)"
             )
+
+    def describe(self) -> str:
+        """Where the requests go, for messages (never the key)."""
+        return f"{self.cfg.model} at {self.cfg.base_url}"
 
     def complete_many(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
         """Replies in order; None where the endpoint still failed after retries. Cached replies cost no call."""
@@ -103,12 +114,20 @@ class ChatClient:
         import openai
         from openai.types.chat import ChatCompletion
 
+        estimate = estimate_tokens(payload["messages"], payload["max_tokens"]) if self.limiter.active else 0
+        if self.limiter.active:
+            await self.limiter.acquire(estimate)
         self.stats.calls += 1
         try:
             # The client's own request machinery (retries, Retry-After, timeouts, pooling) without re-validating
             # the body we built: `chat.completions.create` transforms every message dict first (~1 ms a call).
             body = {"model": self.cfg.model, **payload}
             response = await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            usage = response.usage
+            used_in, used_out = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
+            self.stats.add_usage(used_in, used_out, response.model)
+            if self.limiter.active:
+                self.limiter.correct(estimate, used_in + used_out if usage else estimate)
             return response.choices[0].message.content or ""
         except (openai.APIError, IndexError, AttributeError) as exc:
             # After the client's own retries: this item gets no reply; the caller counts it as a failure.

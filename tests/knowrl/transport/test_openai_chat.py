@@ -11,9 +11,9 @@ import time
 import pytest
 
 from knowrl.config.backends import EndpointConfig, JudgeConfig
+from knowrl.judges import build_judge
 from knowrl.judges.base import Grade, JudgeItem
-from knowrl.judges.http_client import ChatClient, JudgeConfigError
-from knowrl.judges.openai_backends import OpenAIJudge
+from knowrl.transport.openai_chat import ChatClient, EndpointConfigError
 from storage.llm_cache import LLMCache
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 
@@ -72,7 +72,7 @@ def test_timeouts_are_retried() -> None:
 def test_endpoint_down_yields_none_and_counts_failure(caplog: pytest.LogCaptureFixture, ctx) -> None:
     cache = LLMCache(ctx.warehouse)
     with ScriptedOpenAIServer(Script(lambda m: "ok", always_fail=True, retry_after_s=0)) as server:
-        judge = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server, max_retries=2)), cache)
+        judge = build_judge(JudgeConfig(backend="openai", endpoint=_cfg(server, max_retries=2)), cache)
         with caplog.at_level(logging.WARNING):
             grades = judge.grade_many([JudgeItem("q?", ("a",), "a"), JudgeItem("q2?", ("b",), "c")])
     assert grades == [None, None] and judge.stats.failures == 2
@@ -90,14 +90,14 @@ def test_non_retryable_status_fails_fast() -> None:
 
 def test_hosted_api_without_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KNOWRL_TEST_KEY")
-    with pytest.raises(JudgeConfigError, match="set the environment variable KNOWRL_TEST_KEY"):
+    with pytest.raises(EndpointConfigError, match="set the environment variable KNOWRL_TEST_KEY"):
         ChatClient(EndpointConfig(api_key_env="KNOWRL_TEST_KEY"))
 
 
 def test_second_call_hits_the_warehouse_cache(ctx) -> None:
     cache = LLMCache(ctx.warehouse)
     with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
-        judge = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
+        judge = build_judge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
         items = [
             JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "William Shakespeare"),
             JudgeItem("Who wrote Hamlet?", ("Shakespeare",), "I don't know."),
@@ -105,7 +105,7 @@ def test_second_call_hits_the_warehouse_cache(ctx) -> None:
         ]
         assert judge.grade_many(items) == [Grade.CORRECT, Grade.NOT_ATTEMPTED, Grade.INCORRECT]
         calls = server.stats.requests
-        fresh = OpenAIJudge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
+        fresh = build_judge(JudgeConfig(backend="openai", endpoint=_cfg(server)), cache)
         assert fresh.grade_many(items) == [Grade.CORRECT, Grade.NOT_ATTEMPTED, Grade.INCORRECT]
         assert server.stats.requests == calls and fresh.stats.cache_hits == 3
     with ctx.warehouse.connect() as con:
