@@ -333,6 +333,65 @@ def build(authors: types.SimpleNamespace, commit: str, cases: dict[str, Any]) ->
     }
 
 
+def run_prefilter_2025_06(authors: types.SimpleNamespace, answer: str, gold: str) -> float:
+    """June 2025's correctness of `<answer>{answer}</answer>` with the judge stubbed to grade A (2.0): -1 when their
+    refusal patterns or keyword check settle it first, 2.0 when it reaches the judge."""
+    SAVED_OUTPUTS.clear()
+    completion = f"<think>r</think><answer>{answer}</answer>"
+    with _judge_recorder(authors.correct_reward):
+        (reward,) = authors.correct_reward.llm_eval_reward_func(["Q?"], [completion], [gold])
+    return float(reward)
+
+
+def run_count_factuality_2025_06(authors: types.SimpleNamespace, support: list[bool]) -> float:
+    """June 2025's factuality of a reasoning whose facts have these support flags: FactScorer.get_score with
+    count_supported=True (as factuality_count_reward_func calls it), then their min(count / 15, 1)."""
+    facts = [f"Fact number {i + 1} is stated here." for i in range(len(support))]
+    reply = "\n".join(f"- {f}" for f in facts)
+    flags = dict(zip(facts, support, strict=True))
+    fs = object.__new__(authors.factscorer.FactScorer)
+    fs.verbose = False
+    fs.use_nli = True
+    fs.nli_model_name = "stub-nli"
+    fs.nli_entailment_threshold = 0.3
+    fs.abstain_detection_type = None
+    fs.af_model_name = "ChatGPT"
+    fs.af_generator = new_fact_generator(authors, reply)
+    fs.retrieval = {"kb": FakeRetrieval()}
+    fs.db_paths = {"kb": "/nonexistent/kb.db"}
+    fs.lm = FakeExtractorLM("")
+    fs._optimize_nli_model = lambda: None
+    fs._is_fact_supported_by_text_nli_optimized = lambda atom, passage, **kw: (flags[atom], 0.9, passage)
+    # The June code's scorer keeps caches and counters its __init__ sets (later versions dropped them).
+    fs.fact_counter, fs.deep_clean_interval, fs.max_cache_size = 0, 10**9, 10000
+    fs.sentence_cache, fs.nli_cache, fs.cache_hits, fs.cache_misses = {}, {}, 0, 0
+    result = fs.get_score(
+        topics=["Paris"],
+        generations=["Some reasoning text."],
+        gamma=10,
+        use_nli=True,
+        use_async_af_generation=False,
+        count_supported=True,
+    )
+    count = float(result["score"]) if support else 0.0
+    return min(count / 15.0, 1.0)  # fact_reward.py's line after get_score
+
+
+def build_2025_06(authors: types.SimpleNamespace, commit: str, cases: dict[str, Any]) -> dict:
+    """June 2025's reward details (the `2025_06` cases of golden_inputs.json)."""
+    june = cases["2025_06"]
+    return {
+        "source": {"repo": AUTHORS_REPO, "commit": commit},
+        "prefilter": [
+            {**c, "reward": run_prefilter_2025_06(authors, c["answer"], c["gold"])} for c in june["prefilter"]
+        ],
+        "judge_replies": [{"reply": reply, "score": run_judge(authors, reply)} for reply in june["judge_replies"]],
+        "factuality": [
+            {"supported": s, "score": run_count_factuality_2025_06(authors, s)} for s in june["factuality"]
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -346,8 +405,17 @@ def main(argv: list[str] | None = None) -> None:
         help="commit to record when --authors is not a git work tree (an exported archive)",
     )
     parser.add_argument("--inputs", type=Path, default=DEFAULT_INPUTS, help="the cases (golden_inputs.json)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output JSON (default: {DEFAULT_OUT.name})")
+    parser.add_argument("--out", type=Path, default=None, help=f"output JSON (default: {DEFAULT_OUT.name})")
+    parser.add_argument(
+        "--version",
+        choices=["2025-10", "2025-06"],
+        default="2025-10",
+        help="2025-10: v1.0.0 onwards (golden_rewards.json); 2025-06: the June 2025 reward details "
+        "(golden_rewards_2025-06.json; run against commit cf76daf)",
+    )
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = DEFAULT_OUT if args.version == "2025-10" else GOLDEN_DIR / "golden_rewards_2025-06.json"
     if not args.authors:
         parser.error("give --authors PATH or set KNOWRL_AUTHORS_REPO")
     authors_path = Path(args.authors).resolve()
@@ -356,7 +424,8 @@ def main(argv: list[str] | None = None) -> None:
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
         authors = import_authors(authors_path)
         cases = json.loads(args.inputs.read_text(encoding="utf-8"))
-        golden = build(authors, authors_commit(authors_path, args.commit), cases)
+        make = build if args.version == "2025-10" else build_2025_06
+        golden = make(authors, authors_commit(authors_path, args.commit), cases)
     args.out.write_text(json.dumps(golden, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     counts = ", ".join(f"{k}={len(v)}" for k, v in golden.items() if isinstance(v, list))
     print(f"wrote {args.out} ({counts})")

@@ -121,6 +121,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )
         ],
     ),
+    (
+        9,
+        "usage of judge, extractor and verifier endpoints per stage run",
+        [
+            """CREATE TABLE llm_usage (
+                stage VARCHAR NOT NULL, run_key VARCHAR NOT NULL, role VARCHAR NOT NULL, backend VARCHAR NOT NULL,
+                model VARCHAR NOT NULL, reported_models VARCHAR NOT NULL, calls BIGINT NOT NULL,
+                cache_hits BIGINT NOT NULL, failures BIGINT NOT NULL, prompt_tokens BIGINT NOT NULL,
+                completion_tokens BIGINT NOT NULL, recorded_at TIMESTAMP NOT NULL)""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -99,3 +99,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_r1_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model with DeepSeek-R1-Distill-Qwen's tokenizer properties and chat template behaviour (it drops an
+    assistant turn's reasoning, has no generation markers, opens `<think>` in its generation prompt)."""
+    import json as _json
+
+    from tests.support.tiny_r1 import build_tiny_r1
+
+    rows = _json.loads((DEMO / "data" / "coldstart.json").read_text())
+    texts = [turn["value"] for row in rows for turn in row["conversations"]]
+    return build_tiny_r1(tmp_path_factory.mktemp("tiny-r1"), texts)

@@ -48,6 +48,7 @@ class Benchmark:
     key: str  # the label in reports
     items: list[EvalItem]
     fingerprint: str
+    configs: list[str] = field(default_factory=list)  # the Hub configurations read
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
@@ -69,7 +70,7 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         raise BenchmarkError(f"benchmark file {path} cannot be parsed: {exc}") from exc
 
 
-def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
+def _hub_rows(spec: BenchmarkSpec, cache_dir: Path, config: str | None) -> list[dict[str, Any]]:
     try:
         if spec.file:
             from huggingface_hub import hf_hub_download
@@ -84,14 +85,17 @@ def _hub_rows(spec: BenchmarkSpec, cache_dir: Path) -> list[dict[str, Any]]:
             return _read_rows(Path(local))
         from datasets import load_dataset
 
-        return list(load_dataset(spec.source, split=spec.split, revision=spec.revision, cache_dir=str(cache_dir)))
+        return list(
+            load_dataset(spec.source, config, split=spec.split, revision=spec.revision, cache_dir=str(cache_dir))
+        )
     except BenchmarkError:
         raise
     except Exception as exc:  # the Hub client raises many types; name the benchmark and the way out
+        what = spec.file or (f"configuration {config}, " if config else "") + f"split {spec.split}"
         raise BenchmarkError(
-            f"could not load benchmark {spec.name} from Hub dataset {spec.source!r} ({spec.file or spec.split}, "
+            f"could not load benchmark {spec.name} from Hub dataset {spec.source!r} ({what}, "
             f"revision {spec.revision or 'main'}): {type(exc).__name__}: {exc}. "
-            "Point `source` at a local file instead.",
+            "Check `config`/`configs` and `split`, or point `source` at a local file instead.",
             transient=hub_failure_is_transient(exc),
         ) from exc
 
@@ -190,16 +194,30 @@ def _aime(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
     return items
 
 
-def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Benchmark:
+def _rows(spec: BenchmarkSpec, cache_dir: Path, config: str | None) -> list[dict[str, Any]]:
     local = Path(spec.source).expanduser()
     if local.exists():
-        rows = _read_rows(local / spec.file if local.is_dir() and spec.file else local)
-    elif is_hub_id(spec.source):
-        rows = _hub_rows(spec, cache_dir)
-    else:
-        raise BenchmarkError(
-            f"benchmark {spec.name} source {spec.source!r} is neither a local file nor a Hub dataset id"
-        )
+        return _read_rows(local / spec.file if local.is_dir() and spec.file else local)
+    if is_hub_id(spec.source):
+        return _hub_rows(spec, cache_dir, config)
+    raise BenchmarkError(f"benchmark {spec.name} source {spec.source!r} is neither a local file nor a Hub dataset id")
+
+
+def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Benchmark:
+    """Every configuration of the benchmark (`config`, or each of `configs`), its first `limit` items each."""
+    items: list[EvalItem] = []
+    for config in spec.config_names:
+        loaded = _items(spec, _rows(spec, cache_dir, config), seed)
+        loaded = loaded[: spec.limit] if spec.limit else loaded
+        if config and spec.configs:  # one id space per configuration: AIME2025-I's problem 1 is not -II's
+            loaded = [replace(i, item_id=stable_hash(f"{config}:{i.item_id}")) for i in loaded]
+        items.extend(loaded)
+    items = [replace(i, prompt=(i.prompt or i.question) + spec.prompt_suffix) for i in items]
+    digest = stable_hash([[i.item_id, i.prompt, i.gold] for i in items])
+    return Benchmark(spec.name, spec.key, items, digest, configs=[c for c in spec.config_names if c])
+
+
+def _items(spec: BenchmarkSpec, rows: list[dict[str, Any]], seed: int) -> list[EvalItem]:
     where = spec.source
     if spec.name == "truthfulqa":
         items = _truthfulqa(rows, where)
@@ -209,7 +227,4 @@ def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Bench
         items = _gpqa(rows, where, seed)
     else:
         items = _aime(rows, where)
-    items = items[: spec.limit] if spec.limit else items
-    items = [replace(i, prompt=(i.prompt or i.question) + spec.prompt_suffix) for i in items]
-    digest = stable_hash([[i.item_id, i.prompt, i.gold] for i in items])
-    return Benchmark(spec.name, spec.key, items, digest)
+    return items

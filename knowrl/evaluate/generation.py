@@ -1,6 +1,8 @@
-"""Greedy generation for evaluation: one model loaded once, then every benchmark's prompts in batches.
+"""Generation for evaluation: one model loaded once, then every benchmark's prompts in batches, greedy or sampled.
 
-vLLM on GPU when configured and installed; transformers `generate` with left padding otherwise.
+A question is rendered with the model's own tokenizer in the prompt style the model is evaluated with
+(knowrl/method/prompts.py). vLLM on GPU when configured and installed; transformers `generate` with left padding
+otherwise. Each generation says whether it stopped at the length limit (a truncated answer, counted per model).
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from knowrl.models.generation import chat_prompts, generate_batched, load_causal_lm
-
-Conversation = list[dict[str, str]]
+from knowrl.method.prompts import render_prompt
+from knowrl.models.generation import Generation, generate_batched, load_causal_lm
 
 
 class Generator:
@@ -23,21 +24,49 @@ class Generator:
         self.use_vllm = use_vllm and importlib.util.find_spec("vllm") is not None
         self._loaded: Any = None
 
-    def generate(
-        self,
-        conversations: list[Conversation],
-        max_new_tokens: int,
-        batch_size: int,
-        progress: Callable[[int], None] | None = None,
-    ) -> list[str]:
+    def _tokenizer(self) -> Any:
         if self.use_vllm:
-            from vllm import LLM, SamplingParams
+            from vllm import LLM
 
             self._loaded = self._loaded or LLM(model=str(self.model_path))
-            prompts = chat_prompts(self._loaded.get_tokenizer(), conversations)
-            outputs = self._loaded.generate(prompts, SamplingParams(temperature=0.0, max_tokens=max_new_tokens))
-            return [o.outputs[0].text for o in outputs]
+            return self._loaded.get_tokenizer()
         self._loaded = self._loaded or load_causal_lm(self.model_path)
+        return self._loaded[1]
+
+    def generate(
+        self,
+        questions: list[str],
+        style: str,
+        max_new_tokens: int,
+        batch_size: int,
+        *,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Generation]:
+        """One generation per question (greedy at temperature 0, else sampled)."""
+        tokenizer = self._tokenizer()
+        prompts = [render_prompt(tokenizer, q, style) for q in questions]
+        if self.use_vllm:
+            from vllm import SamplingParams
+
+            params = SamplingParams(temperature=temperature, top_p=top_p, max_tokens=max_new_tokens)
+            # Token ids, not text: the rendered prompt holds the template's BOS, and vLLM would add another one.
+            encoded = [{"prompt_token_ids": tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
+            outputs = self._loaded.generate(encoded, params)
+            return [
+                Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason == "length")
+                for o in outputs
+            ]
         model, tokenizer = self._loaded
-        prompts = chat_prompts(tokenizer, conversations)
-        return generate_batched(model, tokenizer, prompts, max_new_tokens, batch_size, progress=progress)
+        return generate_batched(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens,
+            batch_size,
+            do_sample=temperature > 0,
+            temperature=temperature or 1.0,
+            top_p=top_p,
+            progress=progress,
+        )

@@ -17,6 +17,7 @@ DIRECTION: dict[str, int] = {
     "f1": 1,
     "accuracy": 1,
     "format_rate": 1,
+    "truncated_rate": -1,
     "unparseable_grades": -1,
     **{f"{m}_{s}": 1 for m in ("bleu", "rouge1", "rouge2", "rougeL") for s in ("acc", "diff", "max")},
 }
@@ -56,11 +57,37 @@ def benchmark_metrics(kind: str, items: list[dict[str, Any]]) -> dict[str, float
     else:
         metrics["accuracy"] = float(np.mean([i["score"] for i in items])) if items else 0.0
     metrics["format_rate"] = float(np.mean([bool(i["followed_format"]) for i in items])) if items else 0.0
+    # Answers cut at the length limit: usually graded wrong, so a model that reasons longer can look worse.
+    metrics["truncated_rate"] = float(np.mean([bool(i["details"].get("truncated")) for i in items])) if items else 0.0
     return metrics
 
 
+def base_item_id(item_id: str) -> str:
+    """The item a stored generation answers (a sampled one is stored as `<item id>#<sample>`)."""
+    return item_id.split("#", 1)[0]
+
+
+def sample_runs(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The items of each sample run (one run when the benchmark was answered once)."""
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for item in items:
+        runs.setdefault(int(item["details"].get("sample", 0)), []).append(item)
+    return [runs[k] for k in sorted(runs)]
+
+
 def per_item_values(metric: str, items: list[dict[str, Any]]) -> list[float] | None:
-    """The per-item quantity whose mean is the metric, for bootstrapping (None when the metric is not a mean)."""
+    """The per-item quantity whose mean is the metric, for bootstrapping (None when the metric is not a mean); a
+    sampled item's value is its mean over its samples, items in the order of their ids (paired across models)."""
+    values = _stored_item_values(metric, items)
+    if values is None:
+        return None
+    by_item: dict[str, list[float]] = {}
+    for item, value in zip(items, values, strict=True):
+        by_item.setdefault(base_item_id(item["item_id"]), []).append(value)
+    return [float(np.mean(by_item[key])) for key in sorted(by_item)]
+
+
+def _stored_item_values(metric: str, items: list[dict[str, Any]]) -> list[float] | None:
     by_grade = {"correct_rate": "correct", "incorrect_rate": "incorrect", "not_attempted_rate": "not_attempted"}
     if metric in by_grade:
         return [1.0 if i["grade"] == by_grade[metric] else 0.0 for i in items]
@@ -68,6 +95,8 @@ def per_item_values(metric: str, items: list[dict[str, Any]]) -> list[float] | N
         return [float(i["score"] or 0.0) for i in items]
     if metric == "format_rate":
         return [1.0 if i["followed_format"] else 0.0 for i in items]
+    if metric == "truncated_rate":
+        return [1.0 if i["details"].get("truncated") else 0.0 for i in items]
     if metric.startswith(("bleu", "rouge")):
         return [float(i["details"][metric]) for i in items]
     return None

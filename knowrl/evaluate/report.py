@@ -24,19 +24,50 @@ def _diff(cell: dict[str, Any]) -> str:
     return f"{cell['diff']:+.3f}{ci}"
 
 
-def markdown_report(comparison: dict[str, dict[str, Any]], models: dict[str, str], summary: str) -> str:
-    """`models`: label -> what the model is (an artifact id or the recipe's model reference), never a local path."""
+def _value(row: dict[str, Any], label: str) -> str:
+    spread = row.get("spread", {}).get(label)
+    return f"{row[label]:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
+
+
+def _generation(entry: dict[str, Any]) -> str:
+    g = entry.get("generation") or {}
+    samples, temperature = g.get("samples", 1), g.get("temperature", 0.0)
+    how = "greedy" if samples == 1 and not temperature else f"{samples} samples at temperature {temperature}"
+    how += f", top-p {g['top_p']}" if temperature and g.get("top_p", 1.0) < 1.0 else ""
+    configs = f", configurations {', '.join(entry['configs'])}" if entry.get("configs") else ""
+    return f"{entry['items']} items{configs}; {how}; up to {g.get('max_new_tokens', '?')} new tokens"
+
+
+def markdown_report(
+    comparison: dict[str, dict[str, Any]],
+    models: dict[str, str],
+    summary: str,
+    prompt_styles: dict[str, str] | None = None,
+    usage: list[dict[str, Any]] | None = None,
+) -> str:
+    """`models`: label -> what the model is (an artifact id or the recipe's model reference), never a local path;
+    `prompt_styles`: label -> how it was prompted; `usage`: the judges' calls and tokens."""
     better = lambda d: ", ".join(sorted(m for m, v in DIRECTION.items() if v == d))  # noqa: E731
+    styles = prompt_styles or {}
     lines = [
         "# Evaluation: base, SFT (cold start, without KnowRL) and GRPO (KnowRL)",
         "",
         f"**Result:** {summary}",
         "",
-        *(f"- {LABELS[label]}: `{identity}`" for label, identity in models.items()),
+        *(
+            f"- {LABELS[label]}: `{identity}`" + (f", prompted as `{styles[label]}`" if label in styles else "")
+            for label, identity in models.items()
+        ),
         "",
-        "Differences are paired (same items), with a bootstrap 95% interval. "
+        "Prompt styles (knowrl/method/prompts.py): `system` is the method's instruction as a system turn, `user` the "
+        "question alone (the base model is asked as its users would, without an instruction it was never trained on).",
+        "",
+        *(f"- {bench}: {_generation(entry)}" for bench, entry in comparison.items()),
+        "",
+        "Differences are paired (same items; a sampled item counts with its mean over samples), with a bootstrap 95% "
+        "interval; `± x` is the standard deviation over sample runs. "
         f"Lower is better for: {better(-1)}. No bad direction (the method intends more refusals where the model "
-        f"does not know): {better(0)}.",
+        f"does not know): {better(0)}. `truncated_rate` is the share of answers cut at the length limit.",
         "",
         "| benchmark | metric | base | SFT | GRPO | GRPO - SFT | GRPO - base | SFT - base |",
         "|---|---|---|---|---|---|---|---|",
@@ -44,9 +75,22 @@ def markdown_report(comparison: dict[str, dict[str, Any]], models: dict[str, str
     for bench, entry in comparison.items():
         for metric, row in entry["metrics"].items():
             lines.append(
-                f"| {bench} | {metric} | {row['base']:.3f} | {row['sft']:.3f} | {row['grpo']:.3f} | "
+                f"| {bench} | {metric} | {_value(row, 'base')} | {_value(row, 'sft')} | {_value(row, 'grpo')} | "
                 f"{_diff(row['grpo-sft'])} | {_diff(row['grpo-base'])} | {_diff(row['sft-base'])} |"
             )
+    if usage:
+        lines += [
+            "",
+            "## Judges",
+            "",
+            "| role | model | reported model | calls | cached | prompt tokens | completion tokens |",
+        ]
+        lines.append("|---|---|---|---|---|---|---|")
+        lines += [
+            f"| {u['role']} | {u['model']} | {u['reported_models']} | {u['calls']} | {u['cache_hits']} | "
+            f"{u['prompt_tokens']} | {u['completion_tokens']} |"
+            for u in usage
+        ]
     return "\n".join(lines) + "\n"
 
 

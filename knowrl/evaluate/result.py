@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from knowrl.pipeline.refs import ArtifactRef
 
 
@@ -15,6 +17,8 @@ class EvaluateRef(ArtifactRef):
     summary: str
     cache_hits: int
     models: dict[str, str]
+    prompt_styles: dict[str, str] = Field(default_factory=dict)
+    usage: list[dict[str, Any]] = Field(default_factory=list)
 
     def headline(self) -> str:
         return f"{self.summary} (report {self.report_path})"

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from knowrl.evaluate.benchmarks import Benchmark, load_benchmark
 from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.generation import Generator
-from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values
+from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values, sample_runs
 from knowrl.evaluate.report import grade_chart, markdown_report
 from knowrl.evaluate.result import EvaluateRef
 from knowrl.evaluate.scoring import score_items
@@ -23,12 +25,13 @@ from knowrl.hashing import stable_hash
 from knowrl.judges import build_judge
 from knowrl.judges.base import Judge
 from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
-from knowrl.method.prompts import chat_messages
+from knowrl.judges.usage import usage_rows
 from knowrl.pipeline.runtime import StageContext
 from knowrl.stage_outputs import base_model_dir, model_dir
 from knowrl.train.result import SFTRef
 from storage.evaluations import EvalTables
 from storage.llm_cache import LLMCache
+from storage.llm_usage import LLMUsage
 from storage.publications import Publications
 
 MODELS = ("base", "sft", "grpo")
@@ -54,25 +57,57 @@ def grading_template(cfg: EvaluateConfig, spec: BenchmarkSpec) -> Template:
     return grader_template(prompt_file, DEFAULT_GRADERS.get(spec.name, SIMPLEQA_GRADER))
 
 
-def conversation(cfg: EvaluateConfig, prompt: str) -> list[dict[str, str]]:
-    return chat_messages(prompt) if cfg.system_prompt == "method" else [{"role": "user", "content": prompt}]
+def prompt_style(cfg: EvaluateConfig, label: str) -> str:
+    """How a model is prompted: the base model as its users would ask it, the trained ones as trained (config)."""
+    return cfg.base_prompt_style if label == "base" else cfg.prompt_style
 
 
 class BenchmarkRun:
-    """One benchmark with its judge, and the warehouse key of each model's answers to it."""
+    """One benchmark with its judge and generation settings, and the warehouse key of each model's answers to it."""
 
     def __init__(self, cfg: EvaluateConfig, spec: BenchmarkSpec, bench: Benchmark, judge: Judge) -> None:
         self.spec, self.bench, self.judge = spec, bench, judge
         self.template = grading_template(cfg, spec)
+        self.max_new_tokens = spec.max_new_tokens or cfg.max_new_tokens
         self.settings = {
-            "max_new_tokens": cfg.max_new_tokens,
-            "system_prompt": cfg.system_prompt,
+            "max_new_tokens": self.max_new_tokens,
+            "samples": spec.samples,
+            "temperature": spec.temperature,
+            "top_p": spec.top_p,
             "judge": cfg.judge.model_dump(mode="json"),
             "grader": stable_hash(self.template.text),
         }
 
-    def eval_key(self, model: EvalModel) -> str:
-        return stable_hash([model.model_id, self.bench.key, self.bench.fingerprint, self.settings], 24)
+    def eval_key(self, model: EvalModel, style: str) -> str:
+        return stable_hash([model.model_id, self.bench.key, self.bench.fingerprint, self.settings, style], 24)
+
+
+def generate_and_score(
+    cfg: EvaluateConfig, run: BenchmarkRun, generator: Generator, style: str, progress: Any
+) -> list[dict[str, Any]]:
+    """Every item answered `samples` times (greedy once, or sampled) and graded; each stored item says its sample,
+    its length in tokens and whether it hit the length limit."""
+    bench, spec = run.bench, run.spec
+    integer_judge = run.judge if cfg.judge.backend != "rules" else None
+    scored: list[dict[str, Any]] = []
+    for sample in range(spec.samples):
+        generations = generator.generate(
+            [i.prompt for i in bench.items],
+            style,
+            run.max_new_tokens,
+            cfg.batch_size,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            progress=progress,
+        )
+        texts = [g.text for g in generations]
+        graded = score_items(bench.items, texts, run.judge, integer_judge)
+        for item, generation in zip(graded, generations, strict=True):
+            item.details.update(sample=sample, n_tokens=generation.n_tokens, truncated=generation.truncated)
+            if spec.samples > 1:
+                item.item_id = f"{item.item_id}#{sample}"
+            scored.append(vars(item))
+    return scored
 
 
 def evaluate_models(
@@ -85,22 +120,18 @@ def evaluate_models(
     cache_hits = 0
     for label, model in models.items():
         generator = Generator(model.path, cfg.use_vllm)
+        style = prompt_style(cfg, label)
         for run in runs:
-            key, bench = run.eval_key(model), run.bench
+            key, bench = run.eval_key(model, style), run.bench
             items = tables.items(key)
-            if len(items) == len(bench.items):
+            if len(items) == len(bench.items) * run.spec.samples:
                 results[bench.key][label] = items
                 cache_hits += 1
                 continue
-            where = f"evaluate: {label} on {bench.key} ({len(bench.items)} items)"
-            generations = generator.generate(
-                [conversation(cfg, i.prompt) for i in bench.items],
-                cfg.max_new_tokens,
-                cfg.batch_size,
-                progress=lambda n, w=where: ctx.progress(f"{w}: {n} generated", None),
+            where = f"evaluate: {label} on {bench.key} ({len(bench.items)} items x {run.spec.samples})"
+            scored = generate_and_score(
+                cfg, run, generator, style, lambda n, w=where: ctx.progress(f"{w}: {n} generated", None)
             )
-            integer_judge = run.judge if cfg.judge.backend != "rules" else None
-            scored = [vars(s) for s in score_items(bench.items, generations, run.judge, integer_judge)]
             metrics = benchmark_metrics(bench.items[0].kind if bench.items else "qa", scored)
             tables.store(key, model.model_id, bench.key, bench.fingerprint, scored, metrics)
             results[bench.key][label] = tables.items(key)
@@ -108,8 +139,11 @@ def evaluate_models(
 
 
 def compare(kind: str, per_model: dict[str, list[dict[str, Any]]], cfg: EvaluateConfig) -> dict[str, Any]:
-    """metric -> each model's value, and each pair's paired difference with its 95% interval."""
+    """metric -> each model's value (the mean over every sample of every item), each pair's paired difference with
+    its 95% interval (items paired, a sampled item's value being its mean over samples) and, with several samples,
+    `spread`: each model's standard deviation of the metric over its sample runs."""
     metrics = {label: benchmark_metrics(kind, items) for label, items in per_model.items()}
+    runs = {label: sample_runs(items) for label, items in per_model.items()}
     rows: dict[str, Any] = {}
     for metric in metrics["base"]:
         row: dict[str, Any] = {label: metrics[label][metric] for label in MODELS}
@@ -119,6 +153,10 @@ def compare(kind: str, per_model: dict[str, list[dict[str, Any]]], cfg: Evaluate
             if a is not None and b is not None:
                 _, diff["ci_low"], diff["ci_high"] = bootstrap_diff(a, b, cfg.bootstrap_samples, cfg.seed)
             row[f"{model}-{other}"] = diff
+        if len(runs["base"]) > 1:
+            row["spread"] = {
+                label: float(np.std([benchmark_metrics(kind, run)[metric] for run in runs[label]])) for label in MODELS
+            }
         rows[metric] = row
     return rows
 
@@ -159,10 +197,18 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
     for run in runs:
         kind = run.bench.items[0].kind if run.bench.items else "qa"
         metrics = compare(kind, results[run.bench.key], cfg)
-        comparison[run.bench.key] = {"kind": kind, "items": len(run.bench.items), "metrics": metrics}
+        comparison[run.bench.key] = {
+            "kind": kind,
+            "items": len(run.bench.items),
+            "configs": run.bench.configs,
+            "generation": {k: run.settings[k] for k in ("max_new_tokens", "samples", "temperature", "top_p")},
+            "metrics": metrics,
+        }
     summary = effect_summary(comparison)
     identities = {label: model.identity for label, model in models.items()}
-    report = markdown_report(comparison, identities, summary)
+    styles = {label: prompt_style(cfg, label) for label in models}
+    usage = usage_rows({f"judge:{run.bench.key}": run.judge for run in runs})
+    report = markdown_report(comparison, identities, summary, styles, usage)
 
     def build(directory: Path) -> None:
         (directory / "report.md").write_text(report)
@@ -181,6 +227,7 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
         },
         metrics={"cache_hits": cache_hits},
     )
+    LLMUsage(ctx.warehouse).record("evaluate", artifact.artifact_id, usage)
     ctx.progress(f"evaluate: {summary}", None)
     ctx.progress(f"evaluate: report at {artifact.path / 'report.md'}", 1.0)
     return EvaluateRef(
@@ -192,4 +239,6 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
         summary=summary,
         cache_hits=cache_hits,
         models=identities,
+        prompt_styles=styles,
+        usage=usage,
     )

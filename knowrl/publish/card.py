@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePath, PureWindowsPath
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 from huggingface_hub.repocard_data import EvalResult
 
-from knowrl.method.prompts import SYSTEM_PROMPT
+from knowrl.method.prompts import SYSTEM_PROMPT, prompt_conversation
 
 _TASK = "text-generation"
 
@@ -46,6 +47,51 @@ def _data_row(name: str, part: dict[str, Any]) -> str:
     return f"| {name} | " + " | ".join(str(part.get(f)) for f in fields) + " |"
 
 
+def usage_section(repo_id: str, style: str) -> str:
+    """How to prompt the model: the way it was trained (`grpo.prompt_style`), as text and as a runnable snippet."""
+    messages, open_turn = prompt_conversation("{question}", style)
+    render = "continue_final_message=True" if open_turn else "add_generation_prompt=True"
+    how = {
+        "system": f"with this system prompt:\n\n```text\n{SYSTEM_PROMPT}\n```",
+        "user": "with the question alone as the user turn.",
+        "user_prefill": "with a format instruction after the question and the start of its answer written for it "
+        "(the prompt below).",
+        "system_continue": "with the instruction as a system turn and the question as the user turn, the prompt "
+        "ending right after the question (no assistant header), as the authors' November 2025 code renders it.",
+    }[style]
+    template = json.dumps(messages, ensure_ascii=False, indent=1)
+    return f"""The model thinks inside `<think></think>` and answers inside `<answer></answer>`; when it does not know,
+it answers `I don't know.` It was trained with prompts in the `{style}` style, {how}
+
+```python
+import json
+import json
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
+model = AutoModelForCausalLM.from_pretrained("{repo_id}")
+question = "Who discovered penicillin?"
+messages = json.loads({template!r}.replace("{{question}}", question))
+text = tokenizer.apply_chat_template(messages, tokenize=False, {render})
+inputs = tokenizer(text, return_tensors="pt", add_special_tokens=False)
+output = model.generate(**inputs, max_new_tokens=512)
+print(tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+```"""
+
+
+def usage_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_not recorded_"
+    lines = ["| role | backend | model | reported model | calls | cached | prompt tokens | completion tokens |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    lines += [
+        f"| {r['role']} | {r['backend']} | {r['model']} | {r['reported_models']} | {r['calls']} | {r['cache_hits']} "
+        f"| {r['prompt_tokens']} | {r['completion_tokens']} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 def build_card(
     *,
     repo_id: str,
@@ -58,6 +104,8 @@ def build_card(
     comparison: dict[str, dict[str, Any]],
     report_md: str,
     push: str,
+    prompt_style: str = "system",
+    training_usage: list[dict[str, Any]] | None = None,
 ) -> ModelCard:
     base_is_hub = "/" in base_model and not base_model.startswith(("/", ".", "builtin:"))
     card_data = ModelCardData(
@@ -79,25 +127,7 @@ SFT, then GRPO with format, correctness and knowledge-grounded factuality reward
 
 ## Usage
 
-The model thinks inside `<think></think>` and answers inside `<answer></answer>`; when it does not know, it answers
-`I don't know.` Use this system prompt:
-
-```text
-{SYSTEM_PROMPT}
-```
-
-```python
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-SYSTEM_PROMPT = {SYSTEM_PROMPT!r}
-tokenizer = AutoTokenizer.from_pretrained("{repo_id}")
-model = AutoModelForCausalLM.from_pretrained("{repo_id}")
-question = "Who discovered penicillin?"
-messages = [{{"role": "system", "content": SYSTEM_PROMPT}}, {{"role": "user", "content": question}}]
-inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-output = model.generate(**inputs, max_new_tokens=512)
-print(tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
-```
+{usage_section(repo_id, prompt_style)}
 
 ## Training data
 
@@ -111,6 +141,10 @@ print(tokenizer.decode(output[0][inputs["input_ids"].shape[1] :], skip_special_t
 ![grades](grades.png)
 
 {report_md.split(chr(10), 1)[1].strip()}
+
+## Judges and verifier used in training
+
+{usage_table(training_usage or [])}
 
 ## Recipe (`{recipe_name}`)
 

@@ -34,6 +34,11 @@ def _bundle(directory: Path, model_dir: Path, card_text: str, chart: Path | None
     (directory / "knowrl_lineage.json").write_text(json.dumps(lineage, indent=1, default=str))
 
 
+def _who(usage: dict[str, Any]) -> dict[str, Any]:
+    keys = ("role", "backend", "model", "reported_models", "prompt_tokens", "completion_tokens")
+    return {k: usage.get(k) for k in keys}
+
+
 def run_publish_stage(cfg: PublishConfig, refs: dict[str, Any], ctx: StageContext) -> PublishRef:
     """Its spec has `needs_recipe`: `ctx.recipe` is the run's recipe, shown on the model card."""
     data, sft, grpo, evaluate = refs["data"], refs["sft"], refs["grpo"], refs["evaluate"]
@@ -66,6 +71,8 @@ def run_publish_stage(cfg: PublishConfig, refs: dict[str, Any], ctx: StageContex
         comparison=comparison,
         report_md=report_md,
         push=cfg.push,
+        prompt_style=(recipe.get("grpo") or {}).get("prompt_style", "system"),
+        training_usage=grpo.metrics.get("llm_usage") or [],
     )
     lineage = {
         "data": data.fingerprint,
@@ -73,6 +80,11 @@ def run_publish_stage(cfg: PublishConfig, refs: dict[str, Any], ctx: StageContex
         "grpo": grpo.fingerprint,
         "evaluate": evaluate.fingerprint,
         "gate_violations_forced": violations,
+        # Who graded and checked: the models the recipe named and the model ids the endpoints reported.
+        "judges": {
+            "grpo": [_who(u) for u in grpo.metrics.get("llm_usage") or []],
+            "evaluate": [_who(u) for u in evaluate.usage],
+        },
     }
     chart = evaluation / "grades.png"
     bundle = ctx.artifacts.write(

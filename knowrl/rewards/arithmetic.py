@@ -18,8 +18,9 @@ def format_score(well_formed: bool) -> float:
     return 1.0 if well_formed else -1.0
 
 
-def correctness_score(answer: str | None, grade: Grade | None) -> float | None:
-    """2 correct, -1 incorrect, 1 not attempted, -1 missing/empty answer; None when the judge failed.
+def correctness_score(answer: str | None, grade: Grade | None, rules: str = "2025-10") -> float | None:
+    """2 correct, -1 incorrect, 1 not attempted, -1 missing/empty answer; None when the judge failed. With the June
+    2025 rules not attempted is -1 too (a refusal was not rewarded then).
 
     The authors return 0.0 for a judge failure; TRL skips a None, which sums over the reward functions like 0.
     """
@@ -27,6 +28,8 @@ def correctness_score(answer: str | None, grade: Grade | None) -> float | None:
         return MISSING_ANSWER_SCORE
     if grade is None:
         return None
+    if rules == "2025-06" and grade == Grade.NOT_ATTEMPTED:
+        return -1.0
     return CORRECTNESS_SCORES[grade]
 
 

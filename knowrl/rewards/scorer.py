@@ -17,6 +17,7 @@ from knowrl.errors import JudgeFailureRateError
 from knowrl.hashing import stable_hash
 from knowrl.judges.base import CallStats, FactExtractor, FactVerifier, Grade, Judge, JudgeItem
 from knowrl.method.parsing import RewardView, reward_view
+from knowrl.rewards import rules_2025_06 as june
 from knowrl.rewards.arithmetic import GAMMA, combined_score, correctness_score, factuality_score, format_score
 
 
@@ -87,6 +88,7 @@ class RewardScorer:
     threshold: float = 0.3
     gamma: int = GAMMA
     query: str = "topic_and_fact"  # or "fact"
+    rules: str = "2025-10"  # the authors' reward details by version: 2025-06, or 2025-10 (v1.0.0 onwards)
     memo_size: int = 50_000
     # Abort when over the last `failure_window` judge (or extractor) outcomes more than this share failed:
     # training on the format reward alone while the endpoint is down wastes the run.
@@ -151,13 +153,21 @@ class RewardScorer:
 
     def _judge(self, batch: list[RewardParts], questions: list[Question]) -> None:
         todo = [i for i, p in enumerate(batch) if not p.judged]
-        with_answer = [i for i in todo if batch[i].answer]
+        settled: dict[int, float] = {}
+        if self.rules == june.VERSION:  # answers settled before any judge call (knowrl/rewards/rules_2025_06.py)
+            for i in todo:
+                answer = batch[i].answer
+                if answer:
+                    score = june.prefilter_score(answer, "; ".join(questions[i].answers))
+                    if score is not None:
+                        settled[i] = score
+        with_answer = [i for i in todo if batch[i].answer and i not in settled]
         items = [JudgeItem(questions[i].text, questions[i].answers, batch[i].answer or "") for i in with_answer]
         grades = self.judge.grade_many(items)
         for i, grade in zip(with_answer, grades, strict=True):
             batch[i].grade = grade
         for i in todo:
-            batch[i].correctness = correctness_score(batch[i].answer, batch[i].grade)
+            batch[i].correctness = settled.get(i, correctness_score(batch[i].answer, batch[i].grade, self.rules))
             # Sticky, like a fact-check failure: TRL calls every reward function on the same batch, and
             # retrying a down endpoint for each of them would multiply the wait, not the signal.
             batch[i].judged = True
@@ -205,7 +215,11 @@ class RewardScorer:
                 part.fact_check_failed, part.supported, part.factuality = True, [], 0.0
                 continue
             part.supported = [v >= self.threshold for v in found]  # type: ignore[operator]
-            part.factuality = factuality_score(part.supported, self.gamma)
+            part.factuality = (
+                june.factuality_count_score(part.supported)
+                if self.rules == june.VERSION
+                else factuality_score(part.supported, self.gamma)
+            )
 
     def stats(self) -> dict[str, dict[str, int]]:
         return {

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.config.types import RecipePath, StrictModel
+from knowrl.method.prompts import PromptStyle
 
 # Options the stages set themselves: a recipe cannot override them. The value says why (it is the error's text).
 STAGE_CONTROLLED: dict[str, str] = {
@@ -136,6 +137,18 @@ class RewardSpec(StrictModel):
 
 
 class GRPOStageConfig(TrainerStageConfig):
+    prompt_style: PromptStyle = Field(
+        "system",
+        description="how a question becomes the prompt (knowrl/method/prompts.py): system (the method's instruction "
+        "as a system turn), user_prefill (the authors' June 2025 and v1.0.0 main.py), system_continue (their "
+        "November 2025 main.py), user (the question alone)",
+    )
+    reward_rules: Literal["2025-06", "2025-10"] = Field(
+        "2025-10",
+        description="the authors' reward details by version: 2025-06 (the published model's: keyword and refusal "
+        "pre-filters, a refusal scored like a wrong answer, factuality min(supported/15, 1)) or 2025-10 (v1.0.0 "
+        "onwards: every answer judged, refusal +1, factuality supported/facts x length penalty)",
+    )
     max_prompt_tokens: int = Field(
         256, ge=8, description="prompts longer than this (chat template applied) are left out, and counted"
     )

@@ -1,5 +1,6 @@
-"""GRPO from the SFT model: the method's system prompt, the recipe's rewards over the knowledge store,
-TRL's GRPOTrainer with LoRA. Resumes from the last complete checkpoint of the same run."""
+"""GRPO from the SFT model: the recipe's prompt style (knowrl/method/prompts.py), its rewards over the knowledge
+store, TRL's GRPOTrainer with LoRA; what the judges used is recorded. Resumes from the last complete checkpoint of the
+same run."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 from knowrl.data.result import DataRef
 from knowrl.judges import build_extractor, build_judge, build_verifier
+from knowrl.judges.usage import usage_line, usage_rows
 from knowrl.knowledge.result import KnowledgeRef
 from knowrl.knowledge.stage import open_store, rows_to_drop
-from knowrl.method.prompts import chat_messages
+from knowrl.method.prompts import training_prompt
 from knowrl.pipeline.runtime import StageContext
 from knowrl.rewards import RewardScorer, build_reward_functions
 from knowrl.rewards.registry import RewardLog
@@ -21,17 +23,21 @@ from knowrl.train.config import GRPOStageConfig
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
 from knowrl.train.result import GRPORef, SFTRef
 from knowrl.train.runs import load_tokenizer, run_trainer, start_run
-from knowrl.train.settings import build_trl_config, is_main_rank, lora_config
+from knowrl.train.settings import build_trl_config, hardware_adjustments, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
+from storage.llm_usage import LLMUsage
 
 
-def grpo_rows(ctx: StageContext, rl_fp: str, limit: int | None, drop: set[str] | None = None) -> list[dict[str, Any]]:
+def grpo_rows(
+    ctx: StageContext, rl_fp: str, tokenizer: Any, cfg: GRPOStageConfig, drop: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """The RL rows as TRL's dataset: the prompt in the recipe's style, and the columns the rewards read."""
     rows = [r for r in DatasetTables(ctx.warehouse).rl_rows(rl_fp, "train") if r["row_id"] not in (drop or set())]
-    rows = rows[:limit]
+    rows = rows[: cfg.limit_rows]
     return [
         {
-            "prompt": chat_messages(r["question"]),
+            "prompt": training_prompt(tokenizer, r["question"], cfg.prompt_style),
             "question": r["question"],
             "answers": list(r["answers"]),
             "titles": list(r["titles"]),
@@ -52,6 +58,7 @@ def build_scorer(cfg: GRPOStageConfig, knowledge_ref: KnowledgeRef, ctx: StageCo
         top_k=cfg.verifier.top_k,
         threshold=cfg.verifier.entailment_threshold,
         query=cfg.verifier.query,
+        rules=cfg.reward_rules,
         failure_window=cfg.judge_failure_window,
         max_failure_rate=cfg.judge_max_failure_rate,
     )
@@ -66,14 +73,18 @@ def grpo_stage_args(cfg: GRPOStageConfig) -> dict[str, Any]:
     }
 
 
+def prompt_tokens(tokenizer: Any, prompt: str | list[dict[str, str]]) -> int:
+    """The prompt's length as TRL tokenizes it: a conversation through the template with its generation prompt,
+    a string with the tokenizer's special tokens."""
+    if isinstance(prompt, str):
+        return len(tokenizer(prompt)["input_ids"])
+    return len(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True))
+
+
 def keep_prompts_that_fit(rows: list[dict[str, Any]], tokenizer: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Rows whose chat prompt (system prompt, question, generation prompt) has at most `limit` tokens, and the
-    number left out. TRL 1.x has no prompt limit of its own; the authors' TRL-0.16 run cut prompts at 256."""
-    kept = [
-        r
-        for r in rows
-        if len(tokenizer.apply_chat_template(r["prompt"], tokenize=True, add_generation_prompt=True)) <= limit
-    ]
+    """Rows whose prompt has at most `limit` tokens, and the number left out. TRL 1.x has no prompt limit of its
+    own; the authors' TRL runs cut prompts at 256 (their prompts practically never reach it)."""
+    kept = [r for r in rows if prompt_tokens(tokenizer, r["prompt"]) <= limit]
     return kept, len(rows) - len(kept)
 
 
@@ -96,9 +107,6 @@ def run_grpo_stage(
     drop = rows_to_drop(knowledge, ctx)
     if drop:
         ctx.progress(f"grpo: leaving out {len(drop)} questions without any title in the knowledge store", None)
-    rows = grpo_rows(ctx, rl_fp, cfg.limit_rows, drop)
-    if not rows:
-        raise ValueError(f"RL set {rl_fp} has no training rows")
     inputs = {"rl": rl_fp, "sft": sft.fingerprint, "knowledge": knowledge.fingerprint}
     run = start_run("grpo", cfg.model_dump(mode="json"), inputs, code_version, ctx)
     run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
@@ -106,6 +114,9 @@ def run_grpo_stage(
         ctx.progress("grpo: use_vllm is set but vllm is not installed; generating with transformers", None)
 
     tokenizer = load_tokenizer(sft_path)
+    rows = grpo_rows(ctx, rl_fp, tokenizer, cfg, drop)
+    if not rows:
+        raise ValueError(f"RL set {rl_fp} has no training rows")
     rows, too_long = keep_prompts_that_fit(rows, tokenizer, cfg.max_prompt_tokens)
     if too_long:
         ctx.progress(f"grpo: left out {too_long} prompts longer than max_prompt_tokens={cfg.max_prompt_tokens}", None)
@@ -131,12 +142,15 @@ def run_grpo_stage(
     )
     ctx.progress(
         f"grpo: {len(rows)} prompts x {trainer.args.num_generations} generations, rewards "
-        f"{[r.name for r in cfg.rewards]}, run {run_dir}",
+        f"{[r.name for r in cfg.rewards]} ({cfg.reward_rules} rules), prompts as {cfg.prompt_style}, run {run_dir}",
         0.0,
     )
     result, train_s = run_trainer(trainer, resume, log_cb)
     if not trainer.accelerator.is_main_process:
         return None  # rank 0 saves the artifact and returns the reference
+    usage = usage_rows({"judge": scorer.judge, "extractor": scorer.extractor, "verifier": scorer.verifier})
+    LLMUsage(ctx.warehouse).record("grpo", run_key, usage)
+    ctx.progress(f"grpo: {usage_line(usage)}", None)
     rewards = logs.series(run_key, "reward")
     half = max(1, len(rewards) // 2)
     metrics = {
@@ -149,6 +163,10 @@ def run_grpo_stage(
         "reward_first": rewards[0][1] if rewards else None,
         "reward_last": rewards[-1][1] if rewards else None,
         "backend_calls": scorer.stats(),
+        "llm_usage": usage,
+        "prompt_style": cfg.prompt_style,
+        "reward_rules": cfg.reward_rules,
+        "hardware_adjustments": hardware_adjustments(cfg),
         "rows": len(rows),
         "prompts_too_long": too_long,
     }

@@ -35,8 +35,24 @@ def launched_ranks() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+# Optimizers of bitsandbytes (8-bit, paged) need CUDA: on a CPU the stage trains with torch's AdamW instead.
+_CUDA_ONLY_OPTIMIZERS = re.compile(r"8bit|bnb|paged|lion_8bit|ademamix_8bit", re.I)
+
+
+def hardware_adjustments(cfg: TrainerStageConfig) -> dict[str, Any]:
+    """What the stage changes of the recipe's TRL options on this machine, and to what: on a machine without CUDA,
+    full precision and a CPU optimizer. Recorded in the stage's metrics; empty on a GPU."""
+    if cuda_available():
+        return {}
+    changes: dict[str, Any] = {"bf16": False, "fp16": False}
+    if _CUDA_ONLY_OPTIMIZERS.search(str(cfg.option("optim", ""))):
+        changes["optim"] = "adamw_torch"
+    return {name: value for name, value in changes.items() if cfg.option(name, value) != value}
+
+
 def trl_arguments(cfg: TrainerStageConfig, output_dir: Path, stage_args: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of the stage's TRL config: the recipe's options, then what the stage sets itself."""
+    """The keyword arguments of the stage's TRL config: the recipe's options, then what the stage sets itself, then
+    what this machine cannot run (`hardware_adjustments`)."""
     on_cpu = not cuda_available()
     args: dict[str, Any] = {
         **cfg.trl_options,
@@ -49,7 +65,7 @@ def trl_arguments(cfg: TrainerStageConfig, output_dir: Path, stage_args: dict[st
         "use_cpu": on_cpu,
     }
     if on_cpu:  # a CPU trains in full precision (TRL defaults to bf16, which a CPU run refuses)
-        args["bf16"] = args["fp16"] = False
+        args |= {"bf16": False, "fp16": False, **hardware_adjustments(cfg)}
     # ZeRO shards across the ranks `accelerate launch` starts (knowrl/train/launch.py); one process trains without.
     if cfg.deepspeed and launched_ranks() > 1:
         args["deepspeed"] = str(resources.deepspeed_config(cfg.deepspeed))

@@ -1,12 +1,12 @@
-"""Cold-start SFT: the accepted cold-start rows as chat conversations, TRL's SFTTrainer, LoRA, loss on
-assistant tokens only. Resumes from the last complete checkpoint of the same run."""
+"""Cold-start SFT: the accepted cold-start rows rendered with the recipe's chat template and tokenized with their
+loss mask (knowrl/train/sft_data.py: the assistant's whole text, reasoning included), TRL's SFTTrainer, LoRA.
+Resumes from the last complete checkpoint of the same run."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from knowrl.data.result import DataRef
-from knowrl.method.prompts import chat_messages
 from knowrl.models import resolve_model
 from knowrl.pipeline.runtime import StageContext
 from knowrl.threads import configure_threads
@@ -16,23 +16,29 @@ from knowrl.train.outputs import clear_run_dir, save_model_artifact
 from knowrl.train.result import SFTRef
 from knowrl.train.runs import load_tokenizer, run_trainer, start_run
 from knowrl.train.sampling import format_share
-from knowrl.train.settings import build_trl_config, lora_config
+from knowrl.train.settings import build_trl_config, hardware_adjustments, lora_config
+from knowrl.train.sft_data import TemplateUse, prompt_text, template_use, tokenized_example
 from storage.datasets import DatasetTables
 
 
-def sft_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+def coldstart_rows(ctx: StageContext, coldstart_fp: str, limit: int | None) -> tuple[list[dict], list[str]]:
+    """The training rows (prompt, response) and the questions the format probe samples (held-out ones when there
+    are some, else training ones)."""
     tables = DatasetTables(ctx.warehouse)
     train = tables.coldstart_rows(coldstart_fp, "train")[:limit]
     heldout = [r["prompt"] for r in tables.coldstart_rows(coldstart_fp, "heldout")]
-    rows = [
-        {"messages": [*chat_messages(r["prompt"]), {"role": "assistant", "content": r["response"]}]} for r in train
-    ]
-    # Format share is measured on held-out prompts when there are some, else on training prompts.
-    return rows, heldout or [r["prompt"] for r in train]
+    return train, heldout or [r["prompt"] for r in train]
 
 
-# What the SFT stage sets in TRL's config itself: the loss on the assistant's turn only.
-SFT_STAGE_ARGS = {"assistant_only_loss": True}
+def sft_examples(tokenizer: Any, rows: list[dict], cfg: SFTStageConfig) -> tuple[list[dict], TemplateUse]:
+    """Token ids and loss masks of the rows (knowrl/train/sft_data.py), and which template rendered them."""
+    use = template_use(tokenizer, cfg)
+    return [tokenized_example(tokenizer, r["prompt"], r["response"], cfg, use) for r in rows], use
+
+
+# The SFT stage builds each example's loss mask itself (`assistant_masks`), for any template: TRL's own
+# template-based mask is off (it needs {% generation %} markers, and R1's template drops the reasoning).
+SFT_STAGE_ARGS = {"assistant_only_loss": False}
 
 
 def run_sft_stage(
@@ -51,7 +57,7 @@ def run_sft_stage(
         raise ValueError("the sft stage needs a cold-start set: set data.coldstart_source in the recipe")
     coldstart_fp = data_ref.coldstart.fingerprint
     base = resolve_model(cfg.base_model, ctx.paths.models, cfg.revision)
-    rows, probe = sft_rows(ctx, coldstart_fp, cfg.limit_rows)
+    rows, probe = coldstart_rows(ctx, coldstart_fp, cfg.limit_rows)
     if not rows:
         raise ValueError(f"cold-start set {coldstart_fp} has no training rows")
     # The base model by its reference, not its folder: the run key (and so a mirrored checkpoint) must be the same on
@@ -61,16 +67,19 @@ def run_sft_stage(
     run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
 
     tokenizer = load_tokenizer(base)
+    examples, template = sft_examples(tokenizer, rows, cfg)
+    ctx.progress(f"sft: {template.chat_template} template; loss mask {template.loss_mask}", None)
     model = AutoModelForCausalLM.from_pretrained(base)
-    probe = probe[: cfg.sample_prompts]
-    before = format_share(model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
+    probe = [prompt_text(tokenizer, q, cfg) for q in probe[: cfg.sample_prompts]]
+    seed = int(cfg.option("seed", 0))
+    before = format_share(model, tokenizer, probe, cfg.sample_max_new_tokens, seed) if probe else None
 
     args = build_trl_config(SFTConfig, cfg, run_dir, SFT_STAGE_ARGS)
     log_cb = WarehouseLogCallback(logs, run_key, "sft")
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=Dataset.from_list(examples),
         processing_class=tokenizer,
         peft_config=lora_config(cfg.lora),
         callbacks=[
@@ -83,7 +92,7 @@ def run_sft_stage(
     result, train_s = run_trainer(trainer, resume, log_cb)
     if not trainer.accelerator.is_main_process:
         return None  # rank 0 saves the artifact and returns the reference
-    after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, cfg.seed) if probe else None
+    after = format_share(trainer.model, tokenizer, probe, cfg.sample_max_new_tokens, seed) if probe else None
     tokens = int(max((h.get("num_tokens", 0) for h in trainer.state.log_history), default=0))
     metrics = {
         "train_loss": result.training_loss,
@@ -95,6 +104,8 @@ def run_sft_stage(
         "format_share_after": after,
         "base_model": cfg.base_model,
         "rows": len(rows),
+        "chat_template": template.as_dict(),
+        "hardware_adjustments": hardware_adjustments(cfg),
     }
     artifact = save_model_artifact(
         ctx,

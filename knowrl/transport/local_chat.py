@@ -28,7 +28,8 @@ class LocalChatModel:
     def _generate(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
         prompts = chat_prompts(self.tokenizer, conversations)
         self.stats.calls += len(prompts)
-        return list(generate_batched(self.model, self.tokenizer, prompts, self.max_new_tokens, self.batch_size))
+        generations = generate_batched(self.model, self.tokenizer, prompts, self.max_new_tokens, self.batch_size)
+        return [g.text for g in generations]
 
     def complete_many(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
         return cached_many(self.cache, self.backend, self.name, conversations, self._generate, self.stats)

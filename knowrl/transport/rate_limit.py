@@ -22,7 +22,7 @@ CHARS_PER_TOKEN = 4  # a rough estimate for English text; the reply's usage corr
 class Bucket:
     per_minute: float
     level: float = field(init=False)
-    at: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=lambda: time.monotonic())  # read when made (tests move the clock)
 
     def __post_init__(self) -> None:
         self.level = self.per_minute

@@ -42,6 +42,8 @@ class Script:
     retry_after_s: float | None = None  # sent as Retry-After with injected failures
     # Per request number (from 1): "fail", "hang" or None (answer), e.g. a fixed share of every 20 requests.
     schedule: Callable[[int], str | None] | None = None
+    # The model id replies report, as a hosted API reports a dated snapshot for an alias (None: the requested name).
+    reported_model: str | None = None
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Stats:
     connections: int = 0  # TCP connections accepted (a client that keeps its connection alive opens one)
     auth_headers: list[str] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)  # "http_<status>", "hang", "answered"
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each request (rate-limit checks)
+    tokens: list[int] = field(default_factory=list)  # prompt + completion tokens of each answered request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -86,6 +90,7 @@ class ScriptedOpenAIServer:
                     server.stats.in_flight += 1
                     server.stats.peak_in_flight = max(server.stats.peak_in_flight, server.stats.in_flight)
                     server.stats.auth_headers.append(self.headers.get("Authorization", ""))
+                    server.stats.arrivals.append(time.monotonic())
                 try:
                     script = server.script
                     if script.latency_s:
@@ -110,7 +115,32 @@ class ScriptedOpenAIServer:
                     else:
                         server._count("answered")
                     content = script.responder(body.get("messages", []))
-                    self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]})
+                    # As a real endpoint: the model that answered and the tokens counted (here: words).
+                    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+                    completion_tokens = len(content.split())
+                    with server.stats.lock:
+                        server.stats.tokens.append(prompt_tokens + completion_tokens)
+                    self._send(
+                        200,
+                        {
+                            "id": f"chatcmpl-{number}",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": script.reported_model or body.get("model", ""),
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": content},
+                                    "finish_reason": "stop",
+                                }
+                            ],
+                            "usage": {
+                                "prompt_tokens": prompt_tokens,
+                                "completion_tokens": completion_tokens,
+                                "total_tokens": prompt_tokens + completion_tokens,
+                            },
+                        },
+                    )
                 finally:
                     with server.stats.lock:
                         server.stats.in_flight -= 1

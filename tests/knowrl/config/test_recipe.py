@@ -39,32 +39,76 @@ def test_a_recipe_is_a_path_or_a_packaged_recipes_name_from_any_folder(
     (tmp_path / "recipes" / "demo.yaml").write_text(f"extends: {packaged}\nname: mine\n")
     assert load_recipe("recipes/demo.yaml").name == "mine"
     # Any other missing path fails, naming the packaged recipes.
-    with pytest.raises(RecipeError, match=r"does not exist; packaged with knowrl .*'demo', 'knowrl-7b-bnpo'"):
+    with pytest.raises(
+        RecipeError, match=r"does not exist; packaged with knowrl .*'demo', 'knowrl-7b-2025-11', 'knowrl-7b-bnpo'"
+    ):
         load_recipe(tmp_path / "elsewhere" / "demo.yaml")
 
 
-def test_paper_recipe_has_the_papers_values() -> None:
-    recipe = load_recipe(Path(RECIPES[0]).parent / "knowrl-7b.yaml")
-    assert recipe.data.rl_source == "zjunlp/KnowRL-Train-Data"
-    assert recipe.sft.base_model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+# The authors' three versions (KNOWRL.md; their repository's history): what each recipe sets, by TRL's names.
+VERSIONS = {
+    # recipe: (GRPO LoRA r/alpha, batch, accumulation, generations, temperature, IS correction, prompt, rewards)
+    "knowrl-7b": ((256, 512), 24, 4, 24, 0.9, False, "user_prefill", "2025-06"),
+    "knowrl-7b-v1.0.0": ((256, 512), 24, 4, 12, 0.9, False, "user_prefill", "2025-10"),
+    "knowrl-7b-2025-11": ((128, 256), 20, 4, 10, 1.0, True, "system_continue", "2025-10"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VERSIONS))
+def test_each_version_recipe_has_that_versions_values(name: str) -> None:
+    lora, batch, accumulation, generations, temperature, correction, style, rules = VERSIONS[name]
+    g = load_recipe(name).grpo
+    assert (g.lora.r, g.lora.lora_alpha, g.lora.lora_dropout) == (*lora, 0.0)
+    assert g.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert (g.option("per_device_train_batch_size"), g.option("gradient_accumulation_steps")) == (batch, accumulation)
+    assert (g.option("num_generations"), g.option("temperature")) == (generations, temperature)
+    assert g.option("vllm_importance_sampling_correction") is correction
+    assert (g.prompt_style, g.reward_rules) == (style, rules)
+    # The same in every version: their yaml's values, and the trainer stack's defaults that differ from TRL's now.
+    same = {
+        "learning_rate": 1e-5,
+        "lr_scheduler_type": "cosine",
+        "warmup_steps": 0.03,
+        "weight_decay": 0.01,
+        "optim": "adamw_8bit",
+        "max_steps": 150,
+        "max_completion_length": 1024,
+        "beta": 0.001,
+        "loss_type": "grpo",
+        "scale_rewards": "group",
+        "top_p": 1.0,
+        "top_k": 0,
+        "num_iterations": 1,
+        "use_bias_correction_kl": False,
+        "seed": 42,
+    }
+    assert {k: g.option(k) for k in same} == same
+    assert g.max_prompt_tokens == 256 and [r.name for r in g.rewards] == ["format", "combined"]
+    recipe = load_recipe(name)
+    assert recipe.data.rl_source == "zjunlp/KnowRL-Train-Data" and recipe.data.heldout_fraction == 0.0
     sft = recipe.sft
-    assert (sft.lora.r, sft.lora.lora_alpha, sft.option("learning_rate"), sft.option("num_train_epochs")) == (
-        256,
-        512,
-        1e-4,
-        4,
+    assert sft.base_model == "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+    assert (sft.lora.r, sft.lora.lora_alpha, sft.lora.target_modules) == (256, 512, ["q_proj", "v_proj"])
+    assert (sft.chat_template, sft.system_prompt) == ("chatml", "default")  # LLaMA-Factory's `qwen` template
+    assert (sft.option("learning_rate"), sft.option("num_train_epochs"), sft.option("max_length")) == (1e-4, 4, 3072)
+    assert recipe.knowledge.backend == "dense" and recipe.knowledge.dense_model.endswith("gtr-t5-large")
+    assert recipe.grpo.verifier.entailment_threshold == 0.3 and recipe.grpo.verifier.top_k == 5
+
+
+def test_the_variant_recipes_extend_the_current_version() -> None:
+    current = load_recipe("knowrl-7b-2025-11").grpo
+    dapo, bnpo, dr = (load_recipe(f"knowrl-7b-{v}").grpo for v in ("dapo", "bnpo", "dr-grpo"))
+    assert (dapo.option("loss_type"), dapo.option("epsilon_high"), dapo.option("scale_rewards")) == (
+        "dapo",
+        0.28,
+        "none",
     )
-    g = recipe.grpo
-    assert (g.lora.r, g.lora.lora_alpha) == (128, 256)
-    assert (g.option("learning_rate"), g.option("max_steps"), g.option("num_generations"), g.option("beta")) == (
-        1e-5,
-        150,
-        10,
-        0.001,
-    )
-    batch = (g.option("per_device_train_batch_size"), g.option("gradient_accumulation_steps"))
-    assert (*batch, g.option("max_completion_length"), g.option("save_steps")) == (20, 4, 1024, 50)
-    assert [r.name for r in g.rewards] == ["format", "combined"] and g.verifier.entailment_threshold == 0.3
+    assert dapo.option("mask_truncated_completions") is True and dapo.max_prompt_tokens == 512
+    assert (dr.option("loss_type"), dr.option("scale_rewards")) == ("dr_grpo", "none")
+    assert bnpo.option("loss_type") == "grpo"  # as their bnpo.yaml ran under Unsloth (see the recipe)
+    for variant in (dapo, bnpo, dr):
+        assert (variant.option("max_steps"), variant.option("gradient_accumulation_steps")) == (500, 2)
+        assert variant.lora == current.lora and variant.prompt_style == current.prompt_style
 
 
 def test_overrides_are_validated_like_the_file() -> None:

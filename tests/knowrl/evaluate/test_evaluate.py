@@ -17,6 +17,8 @@ from knowrl.judges.base import Grade
 from knowrl.publish.gate import GateConfigError, check_gate
 from knowrl.train.result import SFTRef
 from tests.conftest import DEMO, SHARED_DATA
+from tests.support import hub_server
+from tests.support.hub_layouts import register
 from tests.support.refs import made_up_ref
 
 TRUTHFULQA = SHARED_DATA / "eval" / "truthfulqa" / "TruthfulQA_sample.csv"
@@ -219,3 +221,50 @@ def test_hub_benchmark_keeps_the_real_loading_path(tmp_path: Path, hub_offline: 
         BenchmarkError, match=r"gpqa from Hub dataset 'Idavidrein/gpqa' \(gpqa_diamond.csv, revision main"
     ):
         load_benchmark(spec, tmp_path)
+
+
+local_hub = hub_server.local_hub  # the fixture: a local Hub with both clients pointed at it
+
+
+def test_every_configuration_of_a_hub_benchmark_is_read(local_hub, tmp_path: Path) -> None:
+    """opencompass/AIME2025 in its real layout (two configurations declared in its README), through load_dataset."""
+    register(local_hub, "opencompass/AIME2025", tmp_path / "layouts")
+    both = BenchmarkSpec(
+        name="aime", source="opencompass/AIME2025", configs=["AIME2025-I", "AIME2025-II"], split="test"
+    )
+    one = both.model_copy(update={"configs": None, "config": "AIME2025-II"})
+    bench, second = load_benchmark(both, tmp_path / "cache"), load_benchmark(one, tmp_path / "cache")
+    assert bench.configs == ["AIME2025-I", "AIME2025-II"] and len(bench.items) > len(second.items) > 0
+    assert len({i.item_id for i in bench.items}) == len(bench.items)  # problem 1 of -I is not problem 1 of -II
+    assert all(i.kind == "integer" and i.gold[0].isdigit() for i in bench.items)
+    with pytest.raises(BenchmarkError, match="configuration AIME2025-III"):
+        load_benchmark(one.model_copy(update={"config": "AIME2025-III"}), tmp_path / "cache")
+
+
+def test_sampled_runs_truncations_and_prompt_styles_are_reported(ctx, tiny_model_dir: Path) -> None:
+    cfg = EvaluateConfig(
+        max_new_tokens=24,
+        batch_size=8,
+        bootstrap_samples=100,
+        benchmarks=[
+            BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "heldout.csv"), limit=4, max_new_tokens=3),
+            BenchmarkSpec(name="aime", source=str(DEMO / "eval" / "aime.jsonl"), samples=3, temperature=0.9),
+        ],
+    )
+    trained = ctx.artifacts.write("sft", lambda d: shutil.copytree(tiny_model_dir, d / "merged"))
+    model = made_up_ref("sft", trained.artifact_id)
+    refs = {"sft": SFTRef.model_validate({**model, "base_model_path": str(tiny_model_dir)}), "grpo": SFTRef(**model)}
+    ref = run_evaluate_stage(cfg, refs, ctx)
+    qa, aime = ref.comparison["simpleqa"], ref.comparison["aime"]
+    # Three tokens cannot hold a think-then-answer reply: every answer is cut at the limit, and counted.
+    assert qa["metrics"]["truncated_rate"]["grpo"] == 1.0 and "spread" not in qa["metrics"]["truncated_rate"]
+    assert aime["generation"] == {"max_new_tokens": 24, "samples": 3, "temperature": 0.9, "top_p": 1.0}
+    assert set(aime["metrics"]["accuracy"]["spread"]) == {"base", "sft", "grpo"}
+    # The base model is asked without the method's instruction; the trained ones with it (two sets of answers
+    # for one model folder on the base and trained sides).
+    assert ref.prompt_styles == {"base": "user", "sft": "system", "grpo": "system"}
+    report = Path(ref.report_path).read_text()
+    assert "prompted as `user`" in report and "3 samples at temperature 0.9" in report
+    with ctx.warehouse.connect() as con:
+        rows = dict(con.execute("SELECT benchmark, count(*) FROM eval_items GROUP BY benchmark").fetchall())
+    assert rows == {"simpleqa": 4 * 2, "aime": 5 * 3 * 2}  # items x samples x (base style, trained style)

@@ -73,6 +73,7 @@ def test_knowrl_sqlite_import_scoped_by_normalised_titles(ctx, tmp_path: Path, d
 
 def test_questions_without_any_title_are_counted_and_can_be_dropped(ctx, tmp_path: Path) -> None:
     from knowrl.knowledge.stage import rows_to_drop
+    from knowrl.train.config import GRPOStageConfig
     from knowrl.train.grpo import grpo_rows
 
     rows = [
@@ -97,7 +98,8 @@ def test_questions_without_any_title_are_counted_and_can_be_dropped(ctx, tmp_pat
     )
     assert dropped.fingerprint != kept.fingerprint  # GRPO re-runs when the option changes
     drop = rows_to_drop(dropped, ctx)
-    questions = [r["question"] for r in grpo_rows(ctx, data.rl.fingerprint, None, drop)]
+    cfg = GRPOStageConfig(prompt_style="user")  # a conversation: no tokenizer needed to lay it out
+    questions = [r["question"] for r in grpo_rows(ctx, data.rl.fingerprint, None, cfg, drop)]
     assert len(drop) == 1 and "What is a quasar?" not in questions and len(questions) == 3
 
 

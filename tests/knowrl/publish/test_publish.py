@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from knowrl.evaluate.report import grade_chart, markdown_report
+from knowrl.method.prompts import prompt_conversation
 from knowrl.publish.card import redact_local_paths
 from knowrl.publish.config import PublishConfig
 from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
@@ -140,8 +141,11 @@ def test_model_card_usage_snippet_runs_as_pasted(ctx, refs) -> None:
         "max_new_tokens=512", "max_new_tokens=2"
     )
     namespace: dict = {}
-    exec(compile(snippet, "model-card-snippet", "exec"), namespace)  # defines SYSTEM_PROMPT itself, loads, generates
-    assert "SYSTEM_PROMPT" in namespace
+    exec(compile(snippet, "model-card-snippet", "exec"), namespace)  # builds the prompt, loads, generates
+    # The card prompts the model as GRPO trained it: the recipe's prompt style, the same turns.
+    style = ctx.recipe["grpo"]["prompt_style"]
+    assert namespace["messages"] == prompt_conversation(namespace["question"], style)[0]
+    assert f"`{style}` style" in card
 
 
 def test_push_goes_through_the_hub_api_and_the_token_is_never_written(

@@ -13,27 +13,26 @@ from knowrl.pipeline.plan import RunPlan
 from knowrl.registry import REGISTRY, load_recipe
 from knowrl.train.grpo import grpo_stage_args
 from knowrl.train.preflight import check_grpo, check_sft
-from knowrl.train.settings import TrainerOptionError, build_trl_config, lora_config
+from knowrl.train.settings import TrainerOptionError, build_trl_config, hardware_adjustments, lora_config
 from knowrl.train.sft import SFT_STAGE_ARGS
 from storage import Paths
 from tests.conftest import REPO_ROOT
 
 RECIPES = sorted((REPO_ROOT / "recipes").glob("*.yaml"))
-# Options whose value TRL holds differently on this CPU-only machine, with the reason (README "Configuration").
-ON_CPU = {
-    "bf16": "a CPU trains in full precision: the stage turns bf16/fp16 off there",
-    "fp16": "a CPU trains in full precision: the stage turns bf16/fp16 off there",
-    "use_vllm": "vLLM is used only where it is installed (GPU workers)",
-}
+# vLLM is used only where it is installed (GPU workers); on this CPU-only machine the stage's hardware
+# adjustments (full precision, a CPU optimizer: `hardware_adjustments`) apply, and reach TRL's config as adjusted.
+NOT_HERE = {"use_vllm"}
 
 
-def _reaches(options: dict, config: object) -> None:
-    for name, value in options.items():
-        if name in ON_CPU:
+def _reaches(section: object, config: object) -> None:
+    adjusted = hardware_adjustments(section)
+    for name, value in section.trl_options.items():
+        if name in NOT_HERE:
             continue
         held = getattr(config, name)
         held = held.value if hasattr(held, "value") else held  # TRL keeps some options as enums
-        assert held == value, f"{name}: recipe {value!r}, TRL's config {held!r}"
+        expected = adjusted.get(name, value)
+        assert held == expected, f"{name}: recipe {value!r} (here {expected!r}), TRL's config {held!r}"
 
 
 @pytest.mark.parametrize("recipe_path", RECIPES, ids=[p.stem for p in RECIPES])
@@ -41,9 +40,9 @@ def test_every_recipe_option_reaches_the_trainer_config(recipe_path: Path, tmp_p
     from trl import GRPOConfig, SFTConfig
 
     recipe = load_recipe(recipe_path)
-    _reaches(recipe.sft.trl_options, build_trl_config(SFTConfig, recipe.sft, tmp_path / "sft", SFT_STAGE_ARGS))
+    _reaches(recipe.sft, build_trl_config(SFTConfig, recipe.sft, tmp_path / "sft", SFT_STAGE_ARGS))
     config = build_trl_config(GRPOConfig, recipe.grpo, tmp_path / "grpo", grpo_stage_args(recipe.grpo))
-    _reaches(recipe.grpo.trl_options, config)
+    _reaches(recipe.grpo, config)
     assert config.reward_weights == [r.weight for r in recipe.grpo.rewards]
     assert config.output_dir == str(tmp_path / "grpo") and config.save_strategy == "steps"
     for lora in (recipe.sft.lora, recipe.grpo.lora):

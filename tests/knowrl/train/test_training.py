@@ -172,3 +172,16 @@ def test_demo_sft_raises_the_format_share_then_grpo_trains(
     } <= logged
     assert Path(ref.curves_png).stat().st_size > 0
     assert _generates(ref.model_path).startswith("<think>")
+
+
+def test_sft_on_a_template_that_drops_the_reasoning(ctx, demo_data_ref, tiny_r1_dir: Path) -> None:
+    """DeepSeek-R1-Distill's template keeps only the text after </think> and has no generation markers: TRL's own
+    assistant mask refuses it; the stage builds the mask itself, and says which template it used."""
+    cfg = sft_cfg(tiny_r1_dir, max_steps=2, sample_prompts=2, sample_max_new_tokens=4, system_prompt="none")
+    ref = run_sft_stage(cfg, {"data": demo_data_ref}, ctx, "test")
+    used = ref.metrics["chat_template"]
+    assert used["chat_template"] == "model" and not used["template_keeps_reasoning"]
+    assert used["opened_by_generation_prompt"] == "<think>\n" and used["turn_end"] == "<｜end▁of▁sentence｜>"
+    assert ref.metrics["steps"] == 2 and ref.metrics["tokens_seen"] > 0
+    chatml = run_sft_stage(cfg.model_copy(update={"chat_template": "chatml"}), {"data": demo_data_ref}, ctx, "test")
+    assert chatml.metrics["chat_template"]["turn_end"] == "<|im_end|>\n"

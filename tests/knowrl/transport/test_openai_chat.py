@@ -122,3 +122,34 @@ def test_concurrency_bound_is_respected_and_duplicates_cost_one_call() -> None:
         assert client.complete_many(conversations) == ["ok"] * 24
         assert server.stats.requests == 12  # each distinct conversation once
         assert server.stats.peak_in_flight == 3
+
+
+def test_usage_and_the_reported_model_are_counted() -> None:
+    with ScriptedOpenAIServer(Script(knowrl_responder, reported_model="judge-model-2024-07-18")) as server:
+        client = ChatClient(_cfg(server))
+        client.complete_many(_convs(3))
+        assert client.stats.prompt_tokens == 6 and client.stats.completion_tokens == 3  # "question i"; "A"
+        assert client.stats.reported_models == {"judge-model-2024-07-18"}
+        assert client.describe() == f"judge-model at {server.base_url}"
+
+
+def test_a_request_quota_paces_the_calls_without_a_429() -> None:
+    """60 requests a minute: the bucket starts full (60), so the 61st to 63rd calls wait about a second each."""
+    with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
+        client = ChatClient(_cfg(server, model="paced-model", concurrency=8, requests_per_minute=60))
+        started = time.monotonic()
+        replies = client.complete_many(_convs(63))
+        assert all(r == "A" for r in replies) and server.stats.requests == 63
+        assert time.monotonic() - started >= 2.5  # three requests over the quota, one per second
+        arrivals = sorted(server.stats.arrivals)
+        assert arrivals[-1] - arrivals[59] >= 2.5  # the last three came after the first 60, paced
+
+
+def test_one_token_bucket_per_endpoint_in_a_process() -> None:
+    """The judge and the extractor of one endpoint draw from one bucket, the stricter quota winning."""
+    with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
+        judge = ChatClient(_cfg(server, model="shared-model", tokens_per_minute=1000), max_tokens=8)
+        extractor = ChatClient(_cfg(server, model="shared-model", tokens_per_minute=600), max_tokens=8)
+        other = ChatClient(_cfg(server, model="another-model", tokens_per_minute=600), max_tokens=8)
+        assert judge.limiter is extractor.limiter and judge.limiter.tokens.per_minute == 600
+        assert other.limiter is not judge.limiter
