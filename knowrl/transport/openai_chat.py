@@ -114,9 +114,9 @@ class ChatClient:
         import openai
         from openai.types.chat import ChatCompletion
 
-        estimate = estimate_tokens(payload["messages"], payload["max_tokens"]) if self.limiter.active else 0
+        sent = None
         if self.limiter.active:
-            await self.limiter.acquire(estimate)
+            sent = await self.limiter.acquire(estimate_tokens(payload["messages"], payload["max_tokens"]))
         self.stats.calls += 1
         try:
             # The client's own request machinery (retries, Retry-After, timeouts, pooling) without re-validating
@@ -126,8 +126,8 @@ class ChatClient:
             usage = response.usage
             used_in, used_out = (usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else (0, 0)
             self.stats.add_usage(used_in, used_out, response.model)
-            if self.limiter.active:
-                self.limiter.correct(estimate, used_in + used_out if usage else estimate)
+            if sent is not None and usage:
+                self.limiter.correct(sent, used_in + used_out)
             return response.choices[0].message.content or ""
         except (openai.APIError, IndexError, AttributeError) as exc:
             # After the client's own retries: this item gets no reply; the caller counts it as a failure.

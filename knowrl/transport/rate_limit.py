@@ -3,9 +3,11 @@ quota, and a run that hits 429s at concurrency 32 wastes its retries. One limite
 variable) per process, shared by every client of it (the judge and the extractor often share one), so their calls
 together stay under the quota.
 
-Token buckets: capacity = the per-minute limit, refilled continuously. A request takes one request token and its
-estimated tokens (prompt characters / 4 + max_tokens) before it is sent; the estimate is corrected with the usage
-the reply reports, so a quota is spent by what the endpoint counted.
+A quota is held as it is stated: at most N requests, and at most T tokens, in any 60 seconds (a sliding window of
+what was sent, not a token bucket: a bucket that starts full lets N through at once and then one more every 60/N s,
+which is N + 1 in the first minute). A request is counted with its estimated tokens (prompt characters / 4 +
+max_tokens, as hosted APIs count them before a reply exists) when it is sent, and corrected to the usage its reply
+reports.
 """
 
 from __future__ import annotations
@@ -13,68 +15,70 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 CHARS_PER_TOKEN = 4  # a rough estimate for English text; the reply's usage corrects it
+WINDOW_S = 60.0
 
 
 @dataclass
-class Bucket:
-    per_minute: float
-    level: float = field(init=False)
-    at: float = field(default_factory=lambda: time.monotonic())  # read when made (tests move the clock)
-
-    def __post_init__(self) -> None:
-        self.level = self.per_minute
-
-    def refill(self, now: float) -> None:
-        self.level = min(self.per_minute, self.level + (now - self.at) * self.per_minute / 60.0)
-        self.at = now
-
-    def wait_for(self, amount: float, now: float) -> float:
-        """Seconds until `amount` is available (0 when it is now); an amount over the capacity waits for a full
-        bucket (a single request larger than the quota still goes, alone)."""
-        self.refill(now)
-        needed = min(amount, self.per_minute) - self.level
-        return 0.0 if needed <= 0 else needed * 60.0 / self.per_minute
+class Sent:
+    at: float
+    tokens: int
 
 
+@dataclass
 class RateLimiter:
     """Requests and tokens per minute; either may be None (no limit)."""
 
-    def __init__(self, requests_per_minute: float | None, tokens_per_minute: float | None) -> None:
-        self.requests = Bucket(requests_per_minute) if requests_per_minute else None
-        self.tokens = Bucket(tokens_per_minute) if tokens_per_minute else None
-        self._lock = threading.Lock()
-        self.waited_s = 0.0  # total time calls waited for the quota (reported with the stage's usage)
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    waited_s: float = 0.0  # total time calls waited for the quota
+    _sent: deque[Sent] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def active(self) -> bool:
-        return self.requests is not None or self.tokens is not None
+        return bool(self.requests_per_minute or self.tokens_per_minute)
 
-    async def acquire(self, estimated_tokens: int) -> None:
-        """Wait until one request and `estimated_tokens` tokens fit the quota, then take them."""
+    def _wait(self, now: float, tokens: int) -> float:
+        """Seconds until one more request of `tokens` fits both quotas (0 when it does now)."""
+        while self._sent and now - self._sent[0].at >= WINDOW_S:
+            self._sent.popleft()
+        wait = 0.0
+        if self.requests_per_minute and len(self._sent) >= self.requests_per_minute:
+            # The oldest requests must leave the window until one slot is free.
+            excess = len(self._sent) - int(self.requests_per_minute) + 1
+            wait = max(wait, self._sent[excess - 1].at + WINDOW_S - now)
+        if self.tokens_per_minute:
+            # A request larger than the whole quota goes alone, once the window is empty.
+            budget = max(0.0, self.tokens_per_minute - min(tokens, self.tokens_per_minute))
+            used = sum(s.tokens for s in self._sent)
+            for sent in self._sent:
+                if used <= budget:
+                    break
+                used -= sent.tokens
+                wait = max(wait, sent.at + WINDOW_S - now)
+        return wait
+
+    async def acquire(self, estimated_tokens: int) -> Sent:
+        """Wait until one request and `estimated_tokens` tokens fit the quotas, then count them as sent."""
         while True:
             with self._lock:
                 now = time.monotonic()
-                wait = max(
-                    self.requests.wait_for(1, now) if self.requests else 0.0,
-                    self.tokens.wait_for(estimated_tokens, now) if self.tokens else 0.0,
-                )
-                if wait == 0.0:
-                    if self.requests:
-                        self.requests.level -= 1
-                    if self.tokens:
-                        self.tokens.level -= estimated_tokens
-                    return
+                wait = self._wait(now, estimated_tokens)
+                if wait <= 0.0:
+                    sent = Sent(now, estimated_tokens)
+                    self._sent.append(sent)
+                    return sent
                 self.waited_s += wait
             await asyncio.sleep(wait)
 
-    def correct(self, estimated_tokens: int, used_tokens: int) -> None:
-        """Give back (or take) the difference between the estimate and what the reply says it used."""
-        if self.tokens is not None:
-            with self._lock:
-                self.tokens.level = min(self.tokens.per_minute, self.tokens.level + estimated_tokens - used_tokens)
+    def correct(self, sent: Sent, used_tokens: int) -> None:
+        """Count what the reply says the request used instead of the estimate."""
+        with self._lock:
+            sent.tokens = used_tokens
 
 
 _LIMITERS: dict[tuple[str, str, str], RateLimiter] = {}
@@ -91,10 +95,15 @@ def limiter_for(
         if current is None:
             current = _LIMITERS[key] = RateLimiter(requests_per_minute, tokens_per_minute)
         else:  # a second client of the same endpoint: the stricter quota wins
-            for name, limit in (("requests", requests_per_minute), ("tokens", tokens_per_minute)):
-                bucket = getattr(current, name)
-                if limit and (bucket is None or limit < bucket.per_minute):
-                    setattr(current, name, Bucket(limit))
+            with current._lock:
+                if requests_per_minute and (
+                    not current.requests_per_minute or requests_per_minute < current.requests_per_minute
+                ):
+                    current.requests_per_minute = requests_per_minute
+                if tokens_per_minute and (
+                    not current.tokens_per_minute or tokens_per_minute < current.tokens_per_minute
+                ):
+                    current.tokens_per_minute = tokens_per_minute
         return current
 
 

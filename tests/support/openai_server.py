@@ -44,6 +44,8 @@ class Script:
     schedule: Callable[[int], str | None] | None = None
     # The model id replies report, as a hosted API reports a dated snapshot for an alias (None: the requested name).
     reported_model: str | None = None
+    # A hosted API's request quota: past this many requests in any 60 s, HTTP 429 with Retry-After (None: no quota).
+    requests_per_minute: int | None = None
 
 
 @dataclass
@@ -100,6 +102,14 @@ class ScriptedOpenAIServer:
                             server.barrier.wait()
                         except threading.BrokenBarrierError:
                             self._send(503, {"error": {"message": f"fewer than {script.together} requests at once"}})
+                            return
+                    if script.requests_per_minute is not None:
+                        with server.stats.lock:
+                            now = time.monotonic()
+                            recent = sum(now - t < 60.0 for t in server.stats.arrivals[:-1])
+                        if recent >= script.requests_per_minute:
+                            server._count("http_429")
+                            self._send(429, {"error": {"message": "rate limit reached"}}, {"Retry-After": "1"})
                             return
                     scheduled = script.schedule(number) if script.schedule else None
                     if script.always_fail or number <= script.fail_first or scheduled == "fail":

@@ -52,7 +52,13 @@ GENERATION_PROMPTS = {"2025-01": ASSISTANT, "2025-02": ASSISTANT + "<think>\\n"}
 BPE_VOCAB_SIZE = 1000
 EMBED_INIT_STD = 0.1
 SHARDS = ("model-00001-of-000002.safetensors", "model-00002-of-000002.safetensors")
-TINY_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4}
+TINY_SHAPE = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+}
 
 
 def chat_template(template_revision: str = "2025-02") -> str:
@@ -116,8 +122,12 @@ def _added(content: str) -> dict:
     return {"__type": "AddedToken", "content": content, **flags}
 
 
-def build_tiny_r1(out: Path, texts: list[str], *, template_revision: str = "2025-02") -> Path:
-    """Write the tiny R1-Distill repo to `out` (see the module docstring); returns `out`."""
+def build_tiny_r1(
+    out: Path, texts: list[str], *, template_revision: str = "2025-02", shape: dict | None = None
+) -> Path:
+    """Write the tiny R1-Distill repo to `out` (see the module docstring); returns `out`. `shape` replaces the tiny
+    shape (benchmarks/gpu_smoke.py builds a Qwen2.5-0.5B-shaped one: hidden 896, 24 layers)."""
+    shape = shape or TINY_SHAPE
     import torch
     from safetensors.torch import save_file
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -150,9 +160,8 @@ def build_tiny_r1(out: Path, texts: list[str], *, template_revision: str = "2025
         "hidden_act": "silu",
         "initializer_range": 0.02,
         "max_position_embeddings": 131072,
-        "max_window_layers": TINY_SHAPE["num_hidden_layers"],
+        "max_window_layers": shape["num_hidden_layers"],
         "model_type": "qwen2",
-        "num_key_value_heads": 2,
         "rms_norm_eps": 1e-06,
         "rope_theta": 10000,
         "sliding_window": 4096,
@@ -163,7 +172,7 @@ def build_tiny_r1(out: Path, texts: list[str], *, template_revision: str = "2025
         "use_mrope": False,
         "use_sliding_window": False,
         "vocab_size": -(-raw.get_vocab_size() // 128) * 128,
-        **TINY_SHAPE,
+        **shape,
     }
     generation_config = {
         "_from_model_config": True,

@@ -133,16 +133,23 @@ def test_usage_and_the_reported_model_are_counted() -> None:
         assert client.describe() == f"judge-model at {server.base_url}"
 
 
-def test_a_request_quota_paces_the_calls_without_a_429() -> None:
-    """60 requests a minute: the bucket starts full (60), so the 61st to 63rd calls wait about a second each."""
-    with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
-        client = ChatClient(_cfg(server, model="paced-model", concurrency=8, requests_per_minute=60))
-        started = time.monotonic()
-        replies = client.complete_many(_convs(63))
-        assert all(r == "A" for r in replies) and server.stats.requests == 63
-        assert time.monotonic() - started >= 2.5  # three requests over the quota, one per second
-        arrivals = sorted(server.stats.arrivals)
-        assert arrivals[-1] - arrivals[59] >= 2.5  # the last three came after the first 60, paced
+def test_a_request_quota_holds_the_calls_back_instead_of_drawing_a_429() -> None:
+    """An endpoint that answers HTTP 429 past 5 requests in any 60 s, and a client told its quota: the sixth request
+    waits for the first to leave the window (60 s here is too long for a test: the window is shortened)."""
+    import knowrl.transport.rate_limit as rate_limit
+
+    window, rate_limit.WINDOW_S = rate_limit.WINDOW_S, 2.0
+    try:
+        with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
+            client = ChatClient(_cfg(server, model="paced-model", concurrency=8, requests_per_minute=5))
+            started = time.monotonic()
+            replies = client.complete_many(_convs(7))
+            assert all(r == "A" for r in replies) and server.stats.requests == 7
+            assert time.monotonic() - started >= 2.0  # the sixth and seventh waited for the window
+            arrivals = sorted(server.stats.arrivals)
+            assert all(b - a >= 2.0 - 0.05 for a, b in zip(arrivals, arrivals[5:], strict=False))  # <= 5 per window
+    finally:
+        rate_limit.WINDOW_S = window
 
 
 def test_one_token_bucket_per_endpoint_in_a_process() -> None:
@@ -151,5 +158,5 @@ def test_one_token_bucket_per_endpoint_in_a_process() -> None:
         judge = ChatClient(_cfg(server, model="shared-model", tokens_per_minute=1000), max_tokens=8)
         extractor = ChatClient(_cfg(server, model="shared-model", tokens_per_minute=600), max_tokens=8)
         other = ChatClient(_cfg(server, model="another-model", tokens_per_minute=600), max_tokens=8)
-        assert judge.limiter is extractor.limiter and judge.limiter.tokens.per_minute == 600
+        assert judge.limiter is extractor.limiter and judge.limiter.tokens_per_minute == 600
         assert other.limiter is not judge.limiter
