@@ -150,9 +150,8 @@ def nli_check(model: Path, gpu: bool) -> dict:
 
     verifier = NLIVerifier(VerifierConfig(backend="nli", batch_size=256), None, model_path=model)
     assert verifier.model.device.type == ("cuda" if gpu else "cpu")
-    pairs = [
-        (f"fleming discovered penicillin {i}", [f"passage {j} about fleming" for j in range(5)]) for i in range(2000)
-    ]
+    passages = [f"passage {j} about fleming" for j in range(5)]
+    pairs = [(f"fleming discovered penicillin {i}", passages) for i in range(2000)]
     started = time.perf_counter()
     values = verifier.entailment_many(pairs)
     if gpu:

@@ -37,6 +37,11 @@ class JudgeConfig(_Strict):
     endpoint: EndpointConfig = EndpointConfig()
     hf_model: str | None = None
     numeric_tolerance: float = Field(0.01, ge=0)
+    match: Literal["contains", "exact"] = Field(
+        "contains",
+        description="rules judge: `contains` (the answer states the gold answer somewhere) or `exact` (the answer, "
+        "normalised, is the gold answer: stricter, e.g. for evaluating with another judge than the reward's)",
+    )
     prompt_file: str | None = Field(
         None,
         description="a grading template to use instead of ours, with {question}, {target} (or {gold_answer}) and "

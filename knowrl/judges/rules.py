@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
-from knowrl.judges.answers import is_refusal, matches_gold
+from knowrl.judges.answers import is_refusal, matches_gold, normalize_answer, numbers_in
 from knowrl.judges.base import CallStats, Grade, JudgeItem
 from knowrl.judges.pairwise import PairwiseVerifier
 from knowrl.judges.prompts import MIN_FACT_WORDS
@@ -71,14 +71,22 @@ class RulesJudge:
 
     def __init__(self, cfg: JudgeConfig) -> None:
         self.tolerance = cfg.numeric_tolerance
+        self.exact = cfg.match == "exact"
         self.stats = CallStats()
+
+    def _states(self, answer: str, gold: str) -> bool:
+        if self.exact:  # the whole answer is the gold answer (normalised), or the same number
+            return normalize_answer(answer) == normalize_answer(gold) or (
+                bool(numbers_in(gold)) and numbers_in(answer) == numbers_in(gold) and len(answer.split()) <= 3
+            )
+        return matches_gold(answer, gold, self.tolerance)
 
     def grade(self, item: JudgeItem) -> Grade:
         if is_refusal(item.answer):
             return Grade.NOT_ATTEMPTED
         # A TruthfulQA answer that also states a known falsehood is not counted correct.
-        states_gold = any(matches_gold(item.answer, g, self.tolerance) for g in item.gold)
-        if states_gold and not any(matches_gold(item.answer, w, self.tolerance) for w in item.incorrect):
+        states_gold = any(self._states(item.answer, g) for g in item.gold)
+        if states_gold and not any(self._states(item.answer, w) for w in item.incorrect):
             return Grade.CORRECT
         return Grade.INCORRECT
 

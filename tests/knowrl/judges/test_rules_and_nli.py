@@ -141,3 +141,19 @@ def test_hf_causal_lm_judge_and_extractor_run_batched_and_cache(tiny_model_dir: 
     assert len(facts) == 1 and isinstance(facts[0], list)
     with pytest.raises(ValueError, match="needs judge.hf_model"):
         build_judge(JudgeConfig(backend="hf"), cache)
+
+
+def test_the_exact_rules_judge_is_stricter_than_the_reward_s() -> None:
+    contains = build_judge(JudgeConfig(backend="rules"))
+    exact = build_judge(JudgeConfig(backend="rules", match="exact"))
+    items = [
+        JudgeItem("Who wrote Hamlet?", ("William Shakespeare",), "William Shakespeare"),
+        JudgeItem("Who wrote Hamlet?", ("William Shakespeare",), "the William Shakespeare."),
+        JudgeItem("Who wrote Hamlet?", ("William Shakespeare",), "William Shakespeare or Marlowe"),
+        JudgeItem("How tall is it?", ("8,849",), "8849 metres"),
+        JudgeItem("How tall is it?", ("8,849",), "8,849 or 8,848 metres"),
+        JudgeItem("Who wrote Hamlet?", ("William Shakespeare",), "I don't know."),
+    ]
+    correct, incorrect, refused = Grade.CORRECT, Grade.INCORRECT, Grade.NOT_ATTEMPTED
+    assert contains.grade_many(items) == [correct, correct, correct, correct, correct, refused]
+    assert exact.grade_many(items) == [correct, correct, incorrect, correct, incorrect, refused]
