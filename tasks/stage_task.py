@@ -3,6 +3,7 @@ progress and report as Prefect artifacts, the run record. The work is in knowrl/
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from knowrl.pipeline.runtime import ProgressEvent, StageContext, notify_progress
 from knowrl.pipeline.spec import StageReport, StageSpec
 from storage import Paths, prefect_result_location
 from storage.stage_runs import StageRuns
+from tasks.slots import GPU_TAG, concurrency_slot
 
 RETRY_DELAYS = exponential_backoff(backoff_factor=5)
 
@@ -108,15 +110,27 @@ def record_run(
     )
 
 
+def gpu_slot(spec: StageSpec) -> contextlib.AbstractContextManager[None]:
+    """A slot of the `gpu` concurrency limit for a gpu stage's body, held by its task run and waited for out loud
+    (tasks/slots.py: why not a task tag); nothing for the other stages."""
+    if not spec.gpu:
+        return contextlib.nullcontext()
+    logger = get_run_logger()
+    context = TaskRunContext.get()
+    holder = context.task_run.id if context is not None else None
+    return concurrency_slot(GPU_TAG, info=logger.info, warn=logger.warning, holder=holder)
+
+
 def stage_task(spec: StageSpec) -> Task[..., StageRef]:
     """The Prefect task of a stage: cached by its key, its result persisted where every worker reads it, retried
-    with backoff on transient failures only; a `gpu` stage is tagged for the `gpu` concurrency limit."""
+    with backoff on transient failures only; a `gpu` stage computes holding a slot of the `gpu` concurrency limit."""
 
     def run_stage(config: BaseModel, upstream: dict[str, StageRef], recipe: dict[str, Any] | None = None) -> StageRef:
-        ctx = _context(spec, recipe if spec.needs_recipe else None)
-        ref = spec.call("run", config, upstream, ctx)
-        publish_report(spec, spec.call("report", ref, ctx))
-        record_run(spec, ctx, config, upstream, ref)
+        with gpu_slot(spec):
+            ctx = _context(spec, recipe if spec.needs_recipe else None)
+            ref = spec.call("run", config, upstream, ctx)
+            publish_report(spec, spec.call("report", ref, ctx))
+            record_run(spec, ctx, config, upstream, ref)
         notify_progress(ProgressEvent(spec.name, f"{spec.name}: done", 1.0, "completed"))
         return ref
 
@@ -129,6 +143,5 @@ def stage_task(spec: StageSpec) -> Task[..., StageRef]:
         retries=spec.retries,
         retry_delay_seconds=RETRY_DELAYS,
         retry_condition_fn=retry_on_io,
-        tags=["gpu"] if spec.gpu else None,
         description=spec.description,
     )
