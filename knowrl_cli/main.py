@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -132,6 +133,61 @@ def status(
         print_status(console, recipe, overrides)
     except (KnowrlError, FileNotFoundError, *_storage_errors()) as exc:
         _fail(exc)
+
+
+@app.command()
+def runs(
+    deployment: str | None = typer.Option(None, "--deployment", "-d", help="only this deployment's, e.g. knowrl/full"),
+    limit: int = typer.Option(10, help="how many of the newest runs"),
+    wait: str | None = typer.Option(
+        None, "--wait", help="a flow run's id or name: wait until it ends, exit 0 if it Completed, else 1"
+    ),
+    timeout: float = typer.Option(3600.0, help="with --wait: give up after this many seconds (exit 1)"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per run instead of the table"),
+) -> None:
+    """The flow runs on the Prefect server and their states, read from the server.
+
+    `prefect deployment run ... --watch` follows a run over the server's event stream: when the server restarts it
+    prints "Stopped watching flow run ... the events or logs stream closed unexpectedly" and exits 1, like a failed
+    run, while the run goes on. The state here is the server's: `knowrl runs --wait <run>` waits for the final one.
+    The server is PREFECT_API_URL (with PREFECT_API_AUTH_STRING), else the one `knowrl stack up` started here.
+    """
+    import json
+
+    from knowrl_cli.server_api import connect, recent_runs, wait_for
+
+    api_url, auth = stack.server_address()
+    try:
+        with connect(api_url, auth) as client:
+            rows = [wait_for(client, wait, timeout)] if wait else recent_runs(client, deployment, limit)
+    except KnowrlError as exc:
+        _fail(exc)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.as_json()))  # one line each: for scripts
+    else:
+        _print_runs(rows, api_url)
+    if wait and rows[0].state_type != "COMPLETED":
+        raise typer.Exit(1)
+
+
+def _print_runs(rows: list[Any], api_url: str) -> None:
+    from rich.table import Table
+
+    if not rows:
+        console.print(f"no flow runs on {api_url}")
+        return
+    table = Table(title=f"flow runs on {api_url}, newest first")
+    for column in ("started", "flow run", "deployment", "state", "took", "message"):
+        table.add_column(column)
+    for row in rows:
+        started = row.started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if row.started else "-"
+        state = row.state or "-"
+        table.add_row(
+            started, row.name, row.deployment or "-", state if row.final else f"{state} (not final)",
+            f"{row.seconds:.0f}s", row.message[:400],
+        )  # fmt: skip
+    console.print(table)
 
 
 @app.command("notify-data-updated")

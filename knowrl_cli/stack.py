@@ -8,10 +8,24 @@ Two shapes:
   server on PostgreSQL, a `cpu` and a `gpu` worker, each with its own empty KNOWRL_HOME and PREFECT_HOME: nothing
   is shared but the network. The cpu worker sends sft, grpo and evaluate of `knowrl/full` to the gpu pool.
 
+Both shapes keep what a restart of the Prefect server must not lose and let in only who has the stack's secret:
+- the server keeps its concurrency leases on disk (`PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE`, filesystem, under its
+  PREFECT_HOME): with Prefect's default, leases in the server's memory, a restart loses the lease of a running GPU
+  stage while the database keeps its slot counted, and every later GPU stage waits for ever (issue 24);
+- the server's API asks for HTTP basic auth (`PREFECT_SERVER_API_AUTH_STRING`) with a secret generated here and kept
+  in `<KNOWRL_HOME>/stack/api-auth` (mode 0600, never printed); workers, the stack's own `prefect` calls and
+  `knowrl runs` / `knowrl stack status` send it (`PREFECT_API_AUTH_STRING`). Only GET /api/health and /api/ready
+  answer without it;
+- an automation marks a flow run Crashed when its heartbeats (every `HEARTBEAT_S`, set for the workers) stop for
+  `CRASH_AFTER_S`: a worker or machine that died leaves no run "Running" for ever, and the crash releases the
+  deployment's concurrency slot.
+
 Every process is started detached (it outlives this command) with its log and PID under `<KNOWRL_HOME>/stack/`, and
-stopped by that PID. We start the Prefect server ourselves rather than with `prefect server start --background`:
-that pipes the server's output into a pipe nobody reads (the server stalls once ~64 KiB of log fill it) and keeps no
-log file.
+stopped by that PID. Children are started with SIGINT at its default even when this command was started with it
+ignored (`cmd &` in a script): a Prefect worker turns SIGTERM into SIGINT, and one that inherited an ignored SIGINT
+went on polling until killed after the whole grace period. We start the Prefect server ourselves rather than with
+`prefect server start --background`: that pipes the server's output into a pipe nobody reads (the server stalls once
+~64 KiB of log fill it) and keeps no log file.
 """
 
 from __future__ import annotations
@@ -19,12 +33,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +48,7 @@ import typer
 
 from knowrl.errors import KnowrlError
 from knowrl.registry import REGISTRY
+from knowrl_cli.server_api import answers
 from storage import Paths
 
 
@@ -48,6 +63,13 @@ GPU_STAGES = ",".join(spec.name for spec in REGISTRY if spec.gpu)  # sent to the
 BUCKET = "knowrl"
 STATE = "distributed.json"
 WORKER_ENV = "worker.env"
+AUTH_FILE = "api-auth"  # user:secret of the server's basic auth (0600)
+SERVER_ENV = "server.env"  # the server's own settings (its database URL, the auth): `knowrl stack server` reuses them
+SERVER_STATE = "server.json"  # where the server answers (no secret)
+LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
+HEARTBEAT_S = 30  # flow runs' heartbeats (Prefect's minimum; its default is 180)
+CRASH_AFTER_S = 3 * HEARTBEAT_S  # three missed heartbeats: the run's process is gone
+ZOMBIE_AUTOMATION = "knowrl-crash-unresponsive-flow-runs"
 # Stop order: workers first (they hold flow runs), then the server, then what the server and workers write to.
 STOP_ORDER = (
     ("worker-gpu", signal.SIGTERM),
@@ -78,12 +100,21 @@ def _prefect() -> list[str]:
     return [sys.executable, "-m", "prefect"]
 
 
-def _env(api_url: str) -> dict[str, str]:
+def _env(api_url: str, auth: str | None = None) -> dict[str, str]:
+    """A client's environment: this command's, pointed at the stack's server with its credentials."""
     env = dict(os.environ)
     env.update(PREFECT_API_URL=api_url, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    if auth is not None:
+        env["PREFECT_API_AUTH_STRING"] = auth
     env.setdefault("KNOWRL_HOME", str(Paths.from_env().root))
     env.setdefault("KNOWRL_REPO", str(REPO_ROOT))  # prefect.yaml's pull step: where workers run the code
     return env
+
+
+def _default_sigint() -> None:
+    """In the child, before it runs: SIGINT at its default. A Prefect worker stops on SIGTERM by sending itself
+    SIGINT; started with SIGINT ignored (inherited from a `cmd &` in a script) it ignored that and kept polling."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> int:
@@ -91,18 +122,19 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> int:
     log = (directory / f"{name}.log").open("ab")
     # A new session: the process outlives this command and is stopped by `knowrl stack down`.
     process = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT, start_new_session=True
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
     )
     (directory / f"{name}.pid").write_text(str(process.pid))
     return process.pid
 
 
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+_healthy = answers  # GET /health: the one API path that needs no credentials
 
 
 def _run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -112,24 +144,120 @@ def _run(args: list[str], env: dict[str, str], check: bool = True) -> subprocess
     return result
 
 
-def _start_server(port: int, env: dict[str, str], timeout: float) -> None:
-    api_url = env["PREFECT_API_URL"]
-    if _healthy(api_url):
-        return
+def _write_private(path: Path, text: str) -> None:
+    """A file only this user reads: the stack's generated credentials (a local stack, never a cluster's)."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def _auth(create: bool) -> str | None:
+    """The stack's `user:secret` for the server's basic auth; with `create`, made when there is none yet."""
+    path = _stack_dir() / AUTH_FILE
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        return None
+    auth = f"knowrl:{secrets.token_urlsafe(32)}"
+    _write_private(path, auth)
+    return auth
+
+
+def server_address(port: int | None = None) -> tuple[str, str | None]:
+    """The API URL and credentials a `knowrl` command uses: PREFECT_API_URL / PREFECT_API_AUTH_STRING when set, else
+    the stack's started here (`--port` picks another port on this machine)."""
+    if port is not None:
+        api_url = f"http://127.0.0.1:{port}/api"
+    elif os.environ.get("PREFECT_API_URL"):
+        api_url = os.environ["PREFECT_API_URL"].rstrip("/")
+    else:
+        state = _stack_dir() / SERVER_STATE
+        api_url = json.loads(state.read_text())["api_url"] if state.exists() else "http://127.0.0.1:4200/api"
+    auth = os.environ.get("PREFECT_API_AUTH_STRING") or _auth(create=False)
+    return api_url, auth
+
+
+def _server_settings(api_url: str, auth: str, prefect_home: Path, **extra: str) -> dict[str, str]:
+    """What the server runs with besides the client environment; kept (0600) so `knowrl stack server` restarts it
+    the same way."""
+    settings = {
+        "PREFECT_HOME": str(prefect_home),  # its leases live under it (concurrency_leases/)
+        "PREFECT_SERVER_API_AUTH_STRING": auth,
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": LEASE_STORAGE,
+        **extra,
+    }
+    directory = _stack_dir()
+    _write_private(directory / SERVER_ENV, "".join(f"{k}={v}\n" for k, v in settings.items()))
+    port = int(api_url.rsplit(":", 1)[1].split("/")[0])
+    (directory / SERVER_STATE).write_text(json.dumps({"api_url": api_url, "port": port}))
+    return settings
+
+
+def _start_server(api_url: str, timeout: float) -> float:
+    """Start the server from the kept settings and wait until it answers; the seconds that took."""
+    directory = _stack_dir()
+    port = json.loads((directory / SERVER_STATE).read_text())["port"]
+    env = {**_env(api_url, _auth(create=False)), **_read_env_file(directory / SERVER_ENV)}
+    started = time.monotonic()
     _spawn("server", [*_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
-    deadline = time.monotonic() + timeout
+    deadline = started + timeout
     while not _healthy(api_url):
         if time.monotonic() > deadline:
-            raise StackError(f"server not healthy after {timeout}s; see {_stack_dir() / 'server.log'}")
-        time.sleep(1)
+            raise StackError(f"server not healthy after {timeout}s; see {directory / 'server.log'}")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+# Marks a flow run Crashed once its heartbeats stop (Prefect's documented zombie-run automation): a worker or machine
+# that died otherwise leaves its flow run Running for ever, holding its deployment's concurrency slot.
+ZOMBIE_AUTOMATION_SPEC = {
+    "name": ZOMBIE_AUTOMATION,
+    "description": f"A flow run with no heartbeat for {CRASH_AFTER_S} s is Crashed (its process is gone).",
+    "trigger": {
+        "type": "event",
+        "posture": "Proactive",
+        "after": ["prefect.flow-run.heartbeat"],
+        "expect": [
+            "prefect.flow-run.heartbeat",
+            "prefect.flow-run.Completed",
+            "prefect.flow-run.Failed",
+            "prefect.flow-run.Cancelled",
+            "prefect.flow-run.Crashed",
+        ],
+        "match": {"prefect.resource.id": ["prefect.flow-run.*"]},
+        "for_each": ["prefect.resource.id"],
+        "threshold": 1,
+        "within": CRASH_AFTER_S,
+    },
+    "actions": [
+        {
+            "type": "change-flow-run-state",
+            "state": "CRASHED",
+            "message": f"no heartbeat for {CRASH_AFTER_S} s: the flow run's process, worker or machine is gone",
+        }
+    ],
+}
 
 
 def _deploy(env: dict[str, str]) -> None:
     for pool in POOLS:
         _run([*_prefect(), "work-pool", "create", pool, "--type", "process", "--overwrite"], env)
     _run([*_prefect(), "--no-prompt", "deploy", "--all"], env)
-    # Tasks tagged "gpu" (sft, grpo, evaluate) never run two at a time; exists already on a second `up`.
+    # The gpu stages (sft, grpo, evaluate) take a slot of `tag:gpu` (tasks/slots.py): never two at a time. The limit
+    # exists already on a second `up`.
     _run([*_prefect(), "concurrency-limit", "create", "gpu", "1"], env, check=False)
+    if _run([*_prefect(), "automation", "inspect", ZOMBIE_AUTOMATION], env, check=False).returncode != 0:
+        _run([*_prefect(), "automation", "create", "--from-json", json.dumps(ZOMBIE_AUTOMATION_SPEC)], env)
+
+
+def _worker_settings(env: dict[str, str]) -> dict[str, str]:
+    env.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", str(HEARTBEAT_S))  # what the zombie automation watches
+    return env
 
 
 @app.command()
@@ -141,22 +269,66 @@ def up(
     ),
     timeout: float = typer.Option(90.0, help="seconds to wait for the server to become healthy"),
 ) -> None:
-    """Start the server, create the work pools, deploy everything in prefect.yaml, start worker(s)."""
+    """Start the server, create the work pools, deploy everything in prefect.yaml, start worker(s).
+
+    The server asks for basic auth: the secret is generated here into <KNOWRL_HOME>/stack/api-auth (mode 0600) and
+    never printed; export it as PREFECT_API_AUTH_STRING for the `prefect` CLI (the `knowrl` commands read it)."""
     api_url = f"http://127.0.0.1:{port}/api"
     with _one_line_errors():
         if distributed:
             _up_distributed(port, timeout)
         else:
-            env = _env(api_url)
-            _start_server(port, env, timeout)
-            _deploy(env)
-            _spawn("worker-cpu", [*_prefect(), "worker", "start", "--pool", "cpu"], env)
-            if gpu_worker:
-                _spawn("worker-gpu", [*_prefect(), "worker", "start", "--pool", "gpu"], env)
+            _up_local(api_url, timeout, gpu_worker)
+    auth_file = _stack_dir() / AUTH_FILE
     typer.echo(
         f"Prefect stack up. In your shell:\n  export PREFECT_API_URL={api_url}\n"
-        "  prefect deployment run knowrl/full --watch\nUI: " + api_url.removesuffix("/api")
+        f'  export PREFECT_API_AUTH_STRING="$(cat {auth_file})"\n'
+        "  prefect deployment run knowrl/full --watch\n"
+        "  knowrl runs    # the runs' final states, read from the server\n"
+        "UI: " + api_url.removesuffix("/api") + " (user and password: the two halves of the file, split at ':')"
     )
+
+
+def _up_local(api_url: str, timeout: float, gpu_worker: bool) -> None:
+    if _healthy(api_url) and _auth(create=False) is None:
+        raise StackError(
+            f"a server already answers at {api_url} and this stack holds no credentials for it: stop it (by its PID) "
+            "or pick another --port"
+        )
+    auth = _auth(create=True)
+    assert auth is not None
+    if not _healthy(api_url):
+        home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")  # where its SQLite database is
+        _server_settings(api_url, auth, home)
+        _start_server(api_url, timeout)
+    env = _env(api_url, auth)
+    _deploy(env)
+    _spawn("worker-cpu", [*_prefect(), "worker", "start", "--pool", "cpu"], _worker_settings(dict(env)))
+    if gpu_worker:
+        _spawn("worker-gpu", [*_prefect(), "worker", "start", "--pool", "gpu"], _worker_settings(dict(env)))
+
+
+@app.command()
+def server(
+    restart: bool = typer.Option(False, "--restart", help="stop the running server first (SIGINT, by its PID)"),
+    timeout: float = typer.Option(90.0, help="seconds to wait for the server to become healthy"),
+) -> None:
+    """Start the stack's Prefect server again with the settings `up` gave it (its database, its leases on disk, its
+    credentials): after it died, or with --restart to restart it. Runs in progress ride out the gap (their clients
+    retry) and keep their GPU slots (leases on disk)."""
+    with _one_line_errors():
+        state = _stack_dir() / SERVER_STATE
+        if not state.exists() or not (_stack_dir() / SERVER_ENV).exists():
+            raise StackError("no stack was started here: start one with `knowrl stack up`")
+        api_url = json.loads(state.read_text())["api_url"]
+        if restart:
+            _stop("server", signal.SIGINT)
+        elif _healthy(api_url):
+            typer.echo(f"server {api_url}: already answering (use --restart to restart it)")
+            return
+        seconds = _start_server(api_url, timeout)
+    pid = (_stack_dir() / "server.pid").read_text().strip()
+    typer.echo(f"server {api_url}: pid {pid}, healthy after {seconds:.1f}s")
 
 
 # -- the distributed shape -----------------------------------------------------------------------------------------
@@ -170,20 +342,15 @@ def _services() -> Any:
     return local_services
 
 
-def _write_private(path: Path, text: str) -> None:
-    """A file only this user reads: the stack's generated credentials (a local stack, never a cluster's)."""
-    path.touch(mode=0o600, exist_ok=True)
-    path.chmod(0o600)
-    path.write_text(text)
-
-
 def _up_distributed(port: int, timeout: float) -> None:
     if (_stack_dir() / STATE).exists():
         raise StackError(f"a distributed stack is already up ({_stack_dir() / STATE}); run `knowrl stack down` first")
     services = _services()
     directory = _stack_dir()
-    for name in ("postgres", "s3"):
+    # A fresh database: leases left by an earlier stack's server would name limits that no longer exist.
+    for name in ("postgres", "s3", "server-prefect-home"):
         shutil.rmtree(directory / name, ignore_errors=True)
+    for name in ("postgres", "s3"):
         (directory / name).mkdir()
     try:  # Prefect's server migrations create the pg_trgm extension
         postgres = services.PostgresServer(directory / "postgres", detach=True, require=("pg_trgm",))
@@ -195,26 +362,26 @@ def _up_distributed(port: int, timeout: float) -> None:
     s3.create_bucket(BUCKET)
     for database in ("prefect", "knowrl"):
         postgres.create_database(database)
+    auth = _auth(create=True)
+    assert auth is not None
     # What every worker's environment carries (a cluster puts the same variables in the pool's job template or a
-    # secret): the remote storage profile and its credentials. Kept in a 0600 file for `knowrl stack worker`.
+    # secret): the remote storage profile, its credentials and the API's; in a 0600 file for `knowrl stack worker`.
     worker_env = {
         **s3.env,
         "PGPASSWORD": postgres.password,
         "KNOWRL_ARTIFACTS_URL": f"s3://{BUCKET}/knowrl",
         "KNOWRL_WAREHOUSE_URL": postgres.warehouse_url("knowrl"),
+        "PREFECT_API_AUTH_STRING": auth,
     }
     _write_private(directory / WORKER_ENV, "".join(f"{k}={v}\n" for k, v in worker_env.items()))
     api_url = f"http://127.0.0.1:{port}/api"
     state = {"api_url": api_url, "port": port, "bucket": BUCKET, "s3_endpoint": s3.endpoint}
     (directory / STATE).write_text(json.dumps(state, indent=1))
-    server_env = {
-        **_env(api_url),
-        # The server's own database; the URL holds the password, so it goes into this process's environment only.
-        "PREFECT_API_DATABASE_CONNECTION_URL": postgres.prefect_database_url("prefect"),
-        "PREFECT_HOME": str(directory / "server-prefect-home"),
-    }
-    _start_server(port, server_env, timeout)
-    _deploy(_env(api_url))
+    # The server's own database; the URL holds the password, so it goes into the server's environment only.
+    database = {"PREFECT_API_DATABASE_CONNECTION_URL": postgres.prefect_database_url("prefect")}
+    _server_settings(api_url, auth, directory / "server-prefect-home", **database)
+    _start_server(api_url, timeout)
+    _deploy(_env(api_url, auth))
     for pool in POOLS:
         _start_worker(pool, fresh_home=True)
 
@@ -223,15 +390,13 @@ def _worker_env(pool: str) -> dict[str, str]:
     directory = _stack_dir()
     state = json.loads((directory / STATE).read_text())
     env = _env(state["api_url"])
-    for line in (directory / WORKER_ENV).read_text().splitlines():
-        key, _, value = line.partition("=")
-        env[key] = value
+    env.update(_read_env_file(directory / WORKER_ENV))
     home = directory / "workers" / pool
     env.update(KNOWRL_HOME=str(home / "knowrl-home"), PREFECT_HOME=str(home / "prefect-home"))
     env.pop("KNOWRL_REMOTE_STAGES", None)
     if pool == "cpu":
         env["KNOWRL_REMOTE_STAGES"] = GPU_STAGES  # knowrl/full on the cpu worker sends these to the gpu pool
-    return env
+    return _worker_settings(env)
 
 
 def _start_worker(pool: str, fresh_home: bool) -> int:
@@ -298,15 +463,19 @@ def down() -> None:
     for name, sig in STOP_ORDER:
         if not name.startswith("worker-"):
             stop(name, sig)
-    (_stack_dir() / STATE).unlink(missing_ok=True)
-    (_stack_dir() / WORKER_ENV).unlink(missing_ok=True)
+    for name in (STATE, WORKER_ENV, SERVER_ENV, SERVER_STATE, AUTH_FILE):
+        (_stack_dir() / name).unlink(missing_ok=True)
 
 
 @app.command()
-def status(port: int = typer.Option(4200)) -> None:
-    """Whether the server answers and which stack processes are alive."""
-    api_url = f"http://127.0.0.1:{port}/api"
-    typer.echo(f"server {api_url}: {'healthy' if _healthy(api_url) else 'not answering'}")
+def status(
+    port: int | None = typer.Option(None, help="the server's port (default: the stack's, or PREFECT_API_URL)"),
+) -> None:
+    """Whether the server answers, which stack processes are alive, and the concurrency slots held (a slot whose
+    holder is not running is named, with the one command that frees it)."""
+    api_url, auth = server_address(port)
+    healthy = _healthy(api_url)
+    typer.echo(f"server {api_url}: {'healthy' if healthy else 'not answering'}")
     for pid_file in sorted(_stack_dir().glob("*.pid")):
         pid = int(pid_file.read_text())
         try:
@@ -317,3 +486,23 @@ def status(port: int = typer.Option(4200)) -> None:
         except PermissionError:
             alive = "running"
         typer.echo(f"{pid_file.stem}: pid {pid} {alive}")
+    if healthy:
+        with _one_line_errors():
+            _echo_held_slots(api_url, auth)
+
+
+def _echo_held_slots(api_url: str, auth: str | None) -> None:
+    from knowrl_cli.server_api import ServerError, connect
+    from tasks.slots import held_slots
+
+    try:
+        with connect(api_url, auth) as client:
+            uses = held_slots(client)
+    except ServerError as exc:
+        raise StackError(str(exc)) from None
+    if not uses:
+        typer.echo("concurrency slots: none held")
+    for use in uses:
+        typer.echo(f"{use.limit_name}: {use.active} of {use.limit} slot(s) held: {use.describe()}")
+        if use.stuck:
+            typer.echo(f"  held with no running holder; frees them now: {use.free_command}")
