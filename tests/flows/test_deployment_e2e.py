@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.faults.distributed import shell_exports
 from tests.faults.inject import fault_env
 
 pytestmark = pytest.mark.slow
@@ -49,13 +50,17 @@ def stack(tmp_path: Path):
         "KNOWRL_REPO": str(REPO_ROOT),
     }
     env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_API_AUTH_STRING", None)
     knowrl = [sys.executable, "-m", "knowrl_cli", "stack"]
     up = subprocess.run(
         [*knowrl, "up", "--port", str(port)], env=env, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
     )
     assert up.returncode == 0, up.stdout + up.stderr
-    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     try:
+        # The server asks for the stack's secret (0600 in <KNOWRL_HOME>/stack/api-auth): the `prefect` CLI below
+        # sends it as the operator's shell would, with the exports `stack up` printed.
+        env.update(shell_exports(up.stdout, env))
+        assert env["PREFECT_API_URL"] == f"http://127.0.0.1:{port}/api"
         yield env, tmp_path / "home"
     finally:
         subprocess.run([*knowrl, "down"], env=env, capture_output=True, cwd=REPO_ROOT, timeout=120)

@@ -19,6 +19,7 @@ import pytest
 
 from knowrl_cli.local_services import free_port
 from tests.conftest import REPO_ROOT
+from tests.faults.distributed import shell_exports
 from tests.faults.inject import fault_env
 
 pytestmark = pytest.mark.slow
@@ -118,7 +119,8 @@ def distributed_stack(stack_home: Path, tmp_path: Path):
         "KNOWRL_REPO": str(REPO_ROOT),
         "PREFECT_WORKER_QUERY_SECONDS": "2",  # workers poll every 2 s (default 10): each stage is a flow run here
     }
-    for name in ("PREFECT_API_URL", "KNOWRL_ARTIFACTS_URL", "KNOWRL_WAREHOUSE_URL", "KNOWRL_REMOTE_STAGES"):
+    for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "KNOWRL_ARTIFACTS_URL", "KNOWRL_WAREHOUSE_URL",
+                 "KNOWRL_REMOTE_STAGES"):  # fmt: skip
         env.pop(name, None)
     up = subprocess.run(
         [*KNOWRL, "stack", "up", "--distributed", "--port", str(port)],
@@ -131,6 +133,10 @@ def distributed_stack(stack_home: Path, tmp_path: Path):
     env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        # The server asks for the stack's secret (0600 in <KNOWRL_HOME>/stack/api-auth): the `prefect` CLI below
+        # sends it as the operator's shell would, with the exports `stack up` printed.
+        env.update(shell_exports(up.stdout, env))
+        assert env["PREFECT_API_URL"] == f"http://127.0.0.1:{port}/api"
         yield env
     finally:
         down = subprocess.run([*KNOWRL, "stack", "down"], env=env, capture_output=True, text=True, timeout=180)
