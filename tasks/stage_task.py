@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,13 @@ from prefect.tasks import exponential_backoff
 from prefect.transactions import get_transaction
 from pydantic import BaseModel
 
-from knowrl.errors import is_transient
+from knowrl.errors import KnowrlError, is_transient
 from knowrl.hashing import stable_hash
 from knowrl.pipeline.keys import stage_key
 from knowrl.pipeline.refs import StageRef
 from knowrl.pipeline.runtime import ProgressEvent, StageContext, notify_progress, stage_progress
 from knowrl.pipeline.spec import StageReport, StageSpec
-from storage import Paths, prefect_result_location
+from storage import Paths, StorageProfile, prefect_result_location
 from storage.stage_runs import StageRuns
 from tasks.slots import GPU_TAG, concurrency_slot
 
@@ -42,6 +43,48 @@ def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
     except Exception as exc:  # the state already carries it for the UI; here we only decide on a retry
         return is_transient(exc)
     return False
+
+
+# The object store's clients (botocore, under s3fs and boto3) when the store does not answer after their own
+# retries; none is a builtin ConnectionError, and naming them keeps those imports out of here.
+_STORE_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
+
+
+def _store_unreachable(exc: BaseException) -> BaseException | None:
+    """The client's "did not answer" in `exc` or what it was raised from, if any."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain of causes, never a loop
+        if seen is None:
+            return None
+        if type(seen).__module__.split(".")[0] in ("botocore", "aiobotocore") and type(seen).__name__ in (
+            _STORE_UNREACHABLE
+        ):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextlib.contextmanager
+def object_store_answers() -> Iterator[None]:
+    """A stage failed by an object store that did not answer becomes one line naming the store (its bucket) and the
+    endpoint, instead of the client's path-style URL. What was being written stays invisible (a tree's commit
+    marker is written last), so a rerun once the store is back resumes; retried as the client's error would be."""
+    try:
+        yield
+    except KnowrlError:
+        raise
+    except Exception as exc:
+        culprit = _store_unreachable(exc)
+        if culprit is None:
+            raise
+        profile = StorageProfile.from_env()
+        endpoint = profile.s3.endpoint_url or "the provider's"
+        raise KnowrlError(
+            f"the object store {profile.artifacts_url or 'of this worker'} (endpoint {endpoint}) did not answer "
+            f"({type(culprit).__name__}, after the client's retries): nothing half-written is visible; rerun once it "
+            "answers (a training stage resumes from its newest mirrored checkpoint)",
+            transient=is_transient(exc),
+        ) from exc
 
 
 def result_storage() -> Any:
@@ -126,7 +169,7 @@ def stage_task(spec: StageSpec) -> Task[..., StageRef]:
     with backoff on transient failures only; a `gpu` stage computes holding a slot of the `gpu` concurrency limit."""
 
     def run_stage(config: BaseModel, upstream: dict[str, StageRef], recipe: dict[str, Any] | None = None) -> StageRef:
-        with gpu_slot(spec):
+        with gpu_slot(spec), object_store_answers():
             ctx = _context(spec, recipe if spec.needs_recipe else None)
             ref = spec.call("run", config, upstream, ctx)
             publish_report(spec, spec.call("report", ref, ctx))

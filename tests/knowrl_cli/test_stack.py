@@ -64,6 +64,17 @@ def test_the_zombie_automation_is_valid_for_prefect() -> None:
     assert automation.trigger.within.total_seconds() == stack.CRASH_AFTER_S == 3 * stack.HEARTBEAT_S
 
 
+def test_the_readme_shows_the_automation_the_stack_creates() -> None:
+    """The README's YAML for `prefect automation create --from-file` is the automation `knowrl stack up` creates."""
+    import yaml
+
+    from tests.conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split(f"```yaml\nname: {stack.ZOMBIE_AUTOMATION}\n", 1)[1].split("```", 1)[0]
+    assert yaml.safe_load(f"name: {stack.ZOMBIE_AUTOMATION}\n{block}") == stack.ZOMBIE_AUTOMATION_SPEC
+
+
 class _FakeServer:
     """The four reads `knowrl stack status` makes, answering as a server whose `tag:gpu` slot was counted by a lease
     a restart lost (no holder) while `tag:io` is held by a running task run."""

@@ -77,3 +77,26 @@ def test_the_recorded_run_has_the_key_prefect_cached_under(prefect_harness, home
     monkeypatch.setenv("KNOWRL_PUBLISH_TOKEN", "hf_x")  # setting the token changes the key: publish runs again
     twice()
     assert BODIES == ["ran", "ran"]
+
+
+def test_an_object_store_that_does_not_answer_is_one_line_naming_the_bucket(monkeypatch) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from knowrl.errors import KnowrlError
+    from tasks.stage_task import object_store_answers
+
+    monkeypatch.setenv("KNOWRL_ARTIFACTS_URL", "s3://acme-knowrl/knowrl")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    url = "http://127.0.0.1:9000/acme-knowrl/knowrl/checkpoints/sft-1/checkpoint-1/KNOWRL_COMPLETE"
+    with pytest.raises(KnowrlError) as info, object_store_answers():
+        try:  # as s3fs raises it: its own error, from the client's
+            raise EndpointConnectionError(endpoint_url=url)
+        except EndpointConnectionError as exc:
+            raise OSError("upload failed") from exc
+    message = str(info.value)
+    assert "\n" not in message and "s3://acme-knowrl/knowrl" in message and "http://127.0.0.1:9000" in message
+    assert "EndpointConnectionError" in message and isinstance(info.value.__cause__, OSError)
+
+    # Anything else passes unchanged: a connection refused by another service is not the object store's.
+    with pytest.raises(ConnectionRefusedError), object_store_answers():
+        raise ConnectionRefusedError("judge endpoint")
