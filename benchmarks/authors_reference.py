@@ -8,7 +8,8 @@ It models github.com/zjunlp/KnowRL, train/reward_function/:
   `get_gtr_passages`) -> `DocDB`, `Retrieval`;
 - FActScore/factscore/factscorer.py (`_is_fact_supported_by_text_nli_optimized`, the NLI loop of `_get_score`):
   one (passage, fact) pair per forward, passages in retrieval order, early exit at P(entailment) >= 0.3, results
-  kept in the scorer's `nli_cache` -> `PairNLI`.
+  kept in the scorer's `nli_cache` -> `PairNLI`; the same loop over another pair scorer (the lexical verifier our
+  rules backend uses, when a benchmark compares both sides on it) -> `PairScorer`.
 
 Every cache of theirs that lives in memory is modelled (result cache by topic + query, per-topic index,
 lru_cache(100) on title reads, NLI cache per pair); the ones written to disk are off in their training setup
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,7 @@ class DocDB:
         self.n_documents = self.connection.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         self._paragraphs = functools.lru_cache(maxsize=100)(self._read)
         self.reads = 0
+        self.missing = 0
 
     def _read(self, title: str) -> tuple[str, ...]:
         self.reads += 1
@@ -58,9 +61,14 @@ class DocDB:
         cursor.execute("SELECT text FROM documents WHERE title = ?", (title,))
         rows = cursor.fetchall()
         cursor.close()
-        # Their DocDB raises for a missing title (and the whole batch's factuality then scores 0); the benchmarks'
-        # KBs hold every topic they ask for, so a miss here only means "no passages".
-        return tuple(rows[0][0].split(SEPARATOR)) if rows else ()
+        if not rows:
+            # Theirs raises ValueError here, FactScorer.get_score re-raises, and fact_reward.py then scores the whole
+            # batch's factuality 0 (a documented difference: README). A benchmark whose questions include some
+            # without any page reads a miss as "no passages" instead: the topic's facts are unsupported, with no
+            # retrieval and no NLI (never more work than theirs), which is what our reward gives such a question.
+            self.missing += 1
+            return ()
+        return tuple(rows[0][0].split(SEPARATOR))
 
     def get_text_from_title(self, title: str) -> list[dict[str, str]]:
         return [{"title": title, "text": para} for para in self._paragraphs(title)]
@@ -144,15 +152,57 @@ class Retrieval:
         return [passages[i] for i in np.argsort(-scores)[:k]]
 
 
-class PairNLI:
-    """factscorer.py NLI check: one (passage, fact) pair per forward (premise = passage, hypothesis = fact,
-    truncated together to 512 tokens), fp16 on a GPU of compute capability >= 7, results cached per pair for the
-    scorer's lifetime; a fact is supported at the first passage (in retrieval order) with P(entailment) >= 0.3."""
+class PairScorer:
+    """factscorer.py's NLI check around any pair scorer: one (passage, fact) pair per call of `probability`, results
+    cached per pair for the scorer's lifetime (their `nli_cache`); a fact is supported at the first passage, in
+    retrieval order, whose P(entailment) reaches the threshold (their `break`). `ranks` records, per fact checked,
+    the 1-based rank of that passage (None: no passage supported it): bookkeeping only, no extra work."""
+
+    def __init__(self, probability: Callable[[str, str], float], threshold: float = 0.3) -> None:
+        self.probability = probability  # (fact, passage) -> P(entailment)
+        self.threshold = threshold
+        self.cache: dict[tuple[str, str], bool] = {}
+        self.forwards = 0
+        self.cache_hits = 0
+        self.ranks: list[int | None] = []
+
+    def reset(self) -> None:
+        """A new scorer's empty caches (a new FactScorer), the model kept."""
+        self.cache.clear()
+        self.forwards = self.cache_hits = 0
+        self.ranks = []
+
+    def pair_supported(self, fact: str, passage: str) -> bool:
+        if not fact or not passage:
+            return False
+        key = (fact, passage)
+        if key in self.cache:
+            self.cache_hits += 1
+            return self.cache[key]
+        self.forwards += 1
+        supported = bool(self.probability(fact, passage) >= self.threshold)
+        self.cache[key] = supported
+        return supported
+
+    def fact_support_rank(self, fact: str, passages: list[dict[str, str]]) -> int | None:
+        texts = [p["text"].replace("<s>", "").replace("</s>", "") for p in passages]
+        rank = next((r for r, text in enumerate(texts, 1) if self.pair_supported(fact, text)), None)  # stops early
+        self.ranks.append(rank)
+        return rank
+
+    def fact_supported(self, fact: str, passages: list[dict[str, str]]) -> bool:
+        return self.fact_support_rank(fact, passages) is not None
+
+
+class PairNLI(PairScorer):
+    """The NLI model of their check: premise = passage, hypothesis = fact, truncated together to 512 tokens, fp16
+    on a GPU of compute capability >= 7, one pair per forward."""
 
     def __init__(self, model_path: str | Path, threshold: float = 0.3) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        super().__init__(self._probability, threshold)
         self._torch = torch
         self.device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
@@ -162,34 +212,17 @@ class PairNLI:
         self.model = model.to(self.device).eval()
         label = next((name for name in self.model.config.label2id if name.upper() == "ENTAILMENT"), "ENTAILMENT")
         self.entail = next(int(i) for i, name in self.model.config.id2label.items() if name == label)
-        self.threshold = threshold
         # Theirs: 512 (their model's limit); capped by the model's own limit for the benchmarks' tiny model.
         self.max_length = min(512, self.tokenizer.model_max_length)
-        self.cache: dict[tuple[str, str], bool] = {}
-        self.forwards = 0
-        self.cache_hits = 0
 
-    def pair_supported(self, fact: str, passage: str) -> bool:
-        if not fact or not passage:
-            return False
-        key = (fact, passage)
-        if key in self.cache:
-            self.cache_hits += 1
-            return self.cache[key]
+    def _probability(self, fact: str, passage: str) -> float:
         torch = self._torch
         with torch.no_grad():
             inputs = self.tokenizer(
                 [passage], [fact], return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
             ).to(self.device)
             probs = torch.nn.functional.softmax(self.model(**inputs).logits, dim=-1)
-        self.forwards += 1
-        supported = bool(probs[0, self.entail].item() >= self.threshold)
-        self.cache[key] = supported
-        return supported
-
-    def fact_supported(self, fact: str, passages: list[dict[str, str]]) -> bool:
-        texts = [p["text"].replace("<s>", "").replace("</s>", "") for p in passages]
-        return any(self.pair_supported(fact, text) for text in texts)  # any() stops at the first supported one
+        return float(probs[0, self.entail].item())
 
 
 class SyncChat:

@@ -25,17 +25,23 @@ class PairwiseVerifier(ABC):
 
     def entailment_many(self, pairs: list[tuple[str, list[str]]]) -> list[float | None]:
         """Per fact: P(entailment) of the first passage that reaches the threshold, else the best one seen
-        (0.0 for a fact without passages); None when a needed pair could not be scored."""
+        (0.0 for a fact without passages); None when a needed pair could not be scored. A (passage, fact) pair met
+        more than once (completions of one prompt repeat facts) is scored once."""
         best: list[float | None] = [0.0] * len(pairs)
+        scored: dict[tuple[str, str], float | None] = {}
         open_facts = [i for i, (_, passages) in enumerate(pairs) if passages]
         rank = 0
         while open_facts:
             wave = [i for i in open_facts if rank < len(pairs[i][1])]
             if not wave:
                 break
-            probs = self.score_pairs([(pairs[i][1][rank], pairs[i][0]) for i in wave])
+            wanted = [(pairs[i][1][rank], pairs[i][0]) for i in wave]
+            new = list(dict.fromkeys(pair for pair in wanted if pair not in scored))
+            if new:
+                scored.update(zip(new, self.score_pairs(new), strict=True))
             still_open = []
-            for i, prob in zip(wave, probs, strict=True):
+            for i, pair in zip(wave, wanted, strict=True):
+                prob = scored[pair]
                 if prob is None:
                     best[i] = None  # verification failed for this fact: the caller counts it and scores 0
                     continue

@@ -4,12 +4,17 @@ A store is a small manifest listing its segments (each an artifact of its own), 
 adds one segment for the new pages and reuses the others untouched. BM25 statistics are per segment:
 scores of pages indexed in different builds are compared as they are; `knowrl` rebuilds from scratch
 when the passage settings change, which keeps one segment per store in the common case.
+
+`ranking="per_topic"` ranks a question's passages as the KnowRL authors' retriever does instead: BM25Okapi with
+the statistics of the question's own passages, over whitespace tokens (topic_bm25.py). The candidates are the same
+(the passages of the question's titles); only their order, and so the top k, can differ (benchmarks/bench_retrieval.py
+measures by how much).
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +26,11 @@ import scipy.sparse as sp
 from knowrl.data.normalize import title_key
 from knowrl.knowledge.dense import DenseIndex
 from knowrl.knowledge.segment import Segment, query_tokens
+from knowrl.knowledge.topic_bm25 import TopicIndex
 
 STORE_FILE = "store.json"
+RANKINGS = ("segment", "per_topic")
+TOPIC_CACHE = 4096  # per-topic indexes kept (the authors keep every topic's; a GRPO step asks for a few dozen)
 Reps = sp.csr_matrix | np.ndarray  # per query: a BM25 row over a segment's vocabulary, or a dense embedding row
 
 
@@ -43,12 +51,19 @@ class SearchResult:
 
 
 class KnowledgeStore:
-    """BM25 over each segment by default; with a DenseIndex, cosine similarity of embeddings instead."""
+    """BM25 over each segment by default (`ranking="per_topic"`: per question's titles, as the authors rank); with a
+    DenseIndex, cosine similarity of embeddings instead."""
 
-    def __init__(self, segments: list[Segment], dense: DenseIndex | None = None) -> None:
+    def __init__(self, segments: list[Segment], dense: DenseIndex | None = None, ranking: str = "segment") -> None:
+        if ranking not in RANKINGS:
+            raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+        if ranking == "per_topic" and dense is not None:
+            raise ValueError("ranking='per_topic' is a BM25 ranking; a dense store ranks by embeddings")
         self.segments = segments
         self.dense = dense
+        self.ranking = ranking
         self._owners: dict[str, tuple[int, int] | None] = {}
+        self._topics: OrderedDict[tuple[tuple[int, int], ...], tuple[TopicIndex, list[Passage]]] = OrderedDict()
 
     def _owners_of(self, keys: list[str]) -> dict[str, tuple[int, int] | None]:
         """(segment, title number in it) of each title key: the first segment holding it (a store has few
@@ -69,14 +84,18 @@ class KnowledgeStore:
 
     @classmethod
     def open(
-        cls, store_dir: Path, segment_dirs: list[Path] | None = None, dense: DenseIndex | None = None
+        cls,
+        store_dir: Path,
+        segment_dirs: list[Path] | None = None,
+        dense: DenseIndex | None = None,
+        ranking: str = "segment",
     ) -> KnowledgeStore:
         """Open a store artifact; its segments are found beside it in the artifact store."""
         if segment_dirs is None:
             manifest = json.loads((store_dir / STORE_FILE).read_text())
             root = store_dir.parent.parent / "knowledge-segment"
             segment_dirs = [root / seg_id for seg_id in manifest["segments"]]
-        return cls([Segment(d) for d in segment_dirs], dense)
+        return cls([Segment(d) for d in segment_dirs], dense, ranking)
 
     @property
     def n_passages(self) -> int:
@@ -96,10 +115,11 @@ class KnowledgeStore:
         (the authors' retriever reads only the question's own pages)."""
         if len(queries) != len(titles):
             raise ValueError(f"{len(queries)} queries but {len(titles)} title lists")
+        per_topic = self.ranking == "per_topic"
         # Query representations: embedding rows for the dense backend; for BM25, per segment (each has its own
         # vocabulary) one sparse row per query, made when a group first needs that segment.
         embedded = self.dense.embedder.encode(list(queries)) if self.dense else None
-        tokens = query_tokens(list(queries)) if embedded is None else []
+        tokens = query_tokens(list(queries)) if embedded is None and not per_topic else []
         query_rows: dict[int, sp.csr_matrix] = {}
 
         def reps(number: int, members: list[int]) -> Reps:
@@ -123,10 +143,41 @@ class KnowledgeStore:
             for found in owner.values():
                 if found is not None:
                     per_segment[found[0]].append(found[1])
-            scored = self._scoped(per_segment, members, reps, k) if per_segment else [([], [])] * len(members)
+            if not per_segment:
+                scored: list[tuple[list[Passage], list[float]]] = [([], [])] * len(members)
+            elif per_topic:
+                scored = self._per_topic(per_segment, [queries[i] for i in members], k)
+            else:
+                scored = self._scoped(per_segment, members, reps, k)
             for i, (passages, scores) in zip(members, scored, strict=True):
                 results[i] = SearchResult(passages, scores, missing)
         return results  # type: ignore[return-value]
+
+    def _per_topic(
+        self, per_segment: dict[int, list[int]], queries: list[str], k: int
+    ) -> list[tuple[list[Passage], list[float]]]:
+        """The authors' ranking: BM25Okapi over the topic's own passages (built on the topic's first query, kept)."""
+        key = tuple((number, title) for number, titles in per_segment.items() for title in titles)
+        entry = self._topics.get(key)
+        if entry is None:
+            candidates = [
+                Passage(*row)
+                for number, titles in per_segment.items()
+                for row in self.segments[number].passages(
+                    self.segments[number].title_rows(np.asarray(titles, dtype=np.int64))
+                )
+            ]
+            entry = self._topics[key] = (TopicIndex([p.text for p in candidates]), candidates)
+            if len(self._topics) > TOPIC_CACHE:
+                self._topics.popitem(last=False)
+        else:
+            self._topics.move_to_end(key)
+        index, candidates = entry
+        order, scores = index.top(queries, k)
+        return [
+            ([candidates[c] for c in columns], row)
+            for columns, row in zip(order.tolist(), scores.astype(float).tolist(), strict=True)
+        ]
 
     def _scoped(
         self, per_segment: dict[int, list[int]], members: list[int], reps: Callable[[int, list[int]], Reps], k: int

@@ -19,6 +19,7 @@ from knowrl.judges.base import CallStats, FactExtractor, FactVerifier, Grade, Ju
 from knowrl.method.parsing import RewardView, reward_view
 from knowrl.rewards import rules_2025_06 as june
 from knowrl.rewards.arithmetic import GAMMA, combined_score, correctness_score, factuality_score, format_score
+from knowrl.transport.cache import deferred_writes
 
 
 @dataclass
@@ -76,6 +77,17 @@ class Question:
         """Titles whose passages may be retrieved: each title, and the whole title string as one key (a KB built
         per question stores its pages under that string)."""
         return list(dict.fromkeys([*self.titles, self.topic]))
+
+
+def _caches(*backends: Any) -> list[Any]:
+    """The warehouse caches behind judging backends: a backend's own (the NLI verifier) or its transport's."""
+    found = []
+    for backend in backends:
+        for holder in (backend, getattr(backend, "transport", None)):
+            cache = getattr(holder, "cache", None)
+            if cache is not None:
+                found.append(cache)
+    return found
 
 
 @dataclass
@@ -136,17 +148,19 @@ class RewardScorer:
         def wanted(part: RewardParts) -> bool:
             return part.factuality is None
 
-        if factuality_for == "all":
-            # Grading and fact checking are independent here: overlap their endpoint waits.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                judging = pool.submit(self._judge, batch, questions)
-                todo = [i for i, p in enumerate(batch) if wanted(p)]
+        # Replies and verdicts reach the warehouse cache in one write when the batch is scored, not one per call.
+        with deferred_writes(_caches(self.judge, self.extractor, self.verifier)):
+            if factuality_for == "all":
+                # Grading and fact checking are independent here: overlap their endpoint waits.
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    judging = pool.submit(self._judge, batch, questions)
+                    todo = [i for i, p in enumerate(batch) if wanted(p)]
+                    self._factuality([batch[i] for i in todo], [questions[i] for i in todo])
+                    judging.result()
+            else:
+                self._judge(batch, questions)
+                todo = [i for i, p in enumerate(batch) if wanted(p) and p.correctness == -1.0]
                 self._factuality([batch[i] for i in todo], [questions[i] for i in todo])
-                judging.result()
-        else:
-            self._judge(batch, questions)
-            todo = [i for i, p in enumerate(batch) if wanted(p) and p.correctness == -1.0]
-            self._factuality([batch[i] for i in todo], [questions[i] for i in todo])
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return batch
