@@ -108,3 +108,47 @@ def final_answer(text: str) -> FinalAnswer:
         return FinalAnswer(after or None, well_formed, "after_think" if after else "empty")
     whole = text.replace(ANSWER_OPEN, "").replace(ANSWER_CLOSE, "").strip()
     return FinalAnswer(whole or None, well_formed, "whole_output" if whole else "empty")
+
+
+# RLCR's confidence tag (Damani et al., arXiv 2507.16806): `<confidence>q</confidence>` after the answer, the last
+# thing in the output. With the calibration reward on, the format rule accepts it after </answer>.
+CONFIDENCE_OPEN, CONFIDENCE_CLOSE = "<confidence>", "</confidence>"
+_TRAILING_CONFIDENCE = re.compile(r"\s*<confidence>[^<]*</confidence>\s*\Z")
+_CONFIDENCE_AFTER_ANSWER = re.compile(r"</answer>.*<confidence>(.*?)</confidence>", re.S)
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+
+
+def is_well_formed_with_confidence(text: str) -> bool:
+    """The format rule, with one `<confidence>...</confidence>` accepted right after `</answer>` (whitespace between)
+    as the last thing in the output. The tag is optional: a missing confidence is the calibration reward's business
+    (q = 0.5, counted)."""
+    tag = _TRAILING_CONFIDENCE.search(text)
+    return is_well_formed(text if tag is None else text[: tag.start()])
+
+
+@dataclass(frozen=True)
+class StatedConfidence:
+    """The confidence a completion states: q in [0, 1], and whether it was stated and readable."""
+
+    value: float
+    stated: bool  # False: absent or unparseable, value is the default 0.5
+
+
+DEFAULT_CONFIDENCE = 0.5
+
+
+def stated_confidence(text: str) -> StatedConfidence:
+    """q from the last `<confidence>` tag after `</answer>`: a number in [0, 1] ("0.8"), or a
+    percentage ("80%"). Absent, misplaced, empty, out of range or not a number: q = 0.5, not stated."""
+    match = _CONFIDENCE_AFTER_ANSWER.search(text)
+    if match is None:
+        return StatedConfidence(DEFAULT_CONFIDENCE, False)
+    raw = match.group(1).strip()
+    percent = _PERCENT.fullmatch(raw)
+    try:
+        value = float(percent.group(1)) / 100 if percent else float(raw)
+    except ValueError:
+        return StatedConfidence(DEFAULT_CONFIDENCE, False)
+    if not 0.0 <= value <= 1.0:  # also NaN
+        return StatedConfidence(DEFAULT_CONFIDENCE, False)
+    return StatedConfidence(value, True)

@@ -56,3 +56,33 @@ def combined_score(correctness: float | None, factuality: float) -> float | None
     if correctness == -1.0:
         return -1.0 + factuality
     return correctness
+
+
+# Beyond KnowRL: the rewards of later factuality-RL papers, as pure functions (hand-worked cases in
+# tests/knowrl/rewards/test_family.py).
+
+TRUTHFULNESS_SCORES = {Grade.CORRECT: 1.0, Grade.NOT_ATTEMPTED: 0.0, Grade.INCORRECT: -1.0}
+
+
+def truthfulness_score(answer: str | None, grade: Grade | None) -> float | None:
+    """TruthRL's ternary reward (arXiv 2509.25760): +1 correct, 0 abstain (judged not attempted), -1 incorrect; a
+    missing or empty answer -1 (their missing \\boxed{} is a hallucination); None when the judge failed."""
+    if answer is None or not answer.strip():
+        return -1.0
+    if grade is None:
+        return None
+    return TRUTHFULNESS_SCORES[grade]
+
+
+def binary_rar_score(contradiction: list[float], threshold: float) -> float:
+    """Binary RAR (arXiv 2510.17733): 1 when no checked fact is contradicted, i.e. every fact's highest
+    P(contradiction) over its retrieved passages stays below `threshold`; else 0. No facts (an abstention) is 1."""
+    return 0.0 if any(p >= threshold for p in contradiction) else 1.0
+
+
+def calibration_score(correct: bool, confidence: float) -> float:
+    """RLCR (arXiv 2507.16806): 1{correct} - (q - 1{correct})^2, q the stated confidence in [0, 1]."""
+    if not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"confidence must be in [0, 1], got {confidence!r}")
+    hit = 1.0 if correct else 0.0
+    return hit - (confidence - hit) ** 2

@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from knowrl.errors import ConfigError
-from knowrl.method.parsing import completion_text, is_well_formed
-from knowrl.rewards.arithmetic import format_score
+from knowrl.judges.base import Grade
+from knowrl.method.parsing import completion_text, is_well_formed, is_well_formed_with_confidence, stated_confidence
+from knowrl.rewards.arithmetic import calibration_score, format_score, truthfulness_score
+from knowrl.rewards.contradiction import ContradictionFn, contradiction_checker
+from knowrl.rewards.family import check_contradictions
 from knowrl.rewards.scorer import Question, RewardParts, RewardScorer
 
 RewardFn = Callable[..., list[float | None]]
@@ -21,6 +24,12 @@ class RewardLog:
     """Per-batch means of every reward part, collected for the warehouse's training logs."""
 
     rows: list[dict[str, float]] = field(default_factory=list)
+    # Per-batch monitors of the rewards beyond KnowRL (binary_rar's checks, calibration's stated confidences).
+    family_rows: list[dict[str, float]] = field(default_factory=list)
+
+    def add_family(self, row: dict[str, float], kwargs: dict[str, Any]) -> None:
+        self.family_rows.append(row)
+        _log_metrics(row, kwargs)
 
     def add(self, parts: list[RewardParts], questions: list[Question], scorer: RewardScorer) -> dict[str, float]:
         n = max(1, len(parts))
@@ -65,29 +74,43 @@ def questions_from_columns(kwargs: dict[str, Any], n: int) -> list[Question]:
     ]
 
 
-def _scored(
+def _log_metrics(row: dict[str, float], kwargs: dict[str, Any]) -> None:
+    if callable(kwargs.get("log_metric")):
+        for metric, value in row.items():
+            kwargs["log_metric"](f"knowrl/{metric}", value)
+
+
+def _scored_with_questions(
     completions: list[Any], kwargs: dict[str, Any], scorer: RewardScorer, log: RewardLog | None, factuality_for: str
-) -> list[RewardParts]:
-    """Every completion's parts from the shared scorer (memoised: the step's other reward functions reuse them); the
-    step's reward monitors are logged once, by the function that checks facts."""
+) -> tuple[list[RewardParts], list[Question]]:
     texts = [completion_text(c) for c in completions]
     questions = questions_from_columns(kwargs, len(texts))
     parts = scorer.parts(texts, questions, factuality_for)
     if log is not None:
-        row = log.add(parts, questions, scorer)
-        if callable(kwargs.get("log_metric")):
-            for metric, value in row.items():
-                kwargs["log_metric"](f"knowrl/{metric}", value)
-    return parts
+        _log_metrics(log.add(parts, questions, scorer), kwargs)
+    return parts, questions
+
+
+def _scored(
+    completions: list[Any], kwargs: dict[str, Any], scorer: RewardScorer, log: RewardLog | None, factuality_for: str
+) -> list[RewardParts]:
+    """Every completion's parts from the shared scorer (memoised: the step's other reward functions reuse them); the
+    step's reward monitors are logged once, by the function that checks facts (or, without one, by the first reward
+    beyond KnowRL)."""
+    return _scored_with_questions(completions, kwargs, scorer, log, factuality_for)[0]
 
 
 # Each reward has TRL's signature `fn(prompts, completions, **columns)`; `scorer` and `log` are bound by
 # `build_reward_functions`. A None is "no signal" for that completion (TRL skips it).
 
 
-def format_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
-    """+1 when the completion is `<think>...</think><answer>...</answer>` and nothing else, else -1."""
-    return [format_score(is_well_formed(completion_text(c))) for c in completions]
+def format_reward(
+    prompts: list[Any], completions: list[Any], *, confidence: bool = False, **kwargs: Any
+) -> list[float | None]:
+    """+1 when the completion is `<think>...</think><answer>...</answer>` and nothing else, else -1. With
+    `confidence` (bound when the calibration reward is on) one `<confidence>...</confidence>` may follow the answer."""
+    check = is_well_formed_with_confidence if confidence else is_well_formed
+    return [format_score(check(completion_text(c))) for c in completions]
 
 
 def correctness_reward(
@@ -111,13 +134,99 @@ def combined_reward(
     return [p.combined for p in _scored(completions, kwargs, scorer, log, "incorrect")]
 
 
+# Beyond KnowRL: the rewards of later factuality-RL papers over the same scorer (README, "Beyond KnowRL").
+
+
+def truthfulness_reward(
+    prompts: list[Any],
+    completions: list[Any],
+    *,
+    scorer: RewardScorer,
+    log: RewardLog | None = None,
+    monitors: bool = False,
+    **kwargs: Any,
+) -> list[float | None]:
+    """TruthRL's ternary reward: +1 correct, 0 abstain (judged not attempted), -1 incorrect or no answer; None when
+    the judge failed."""
+    parts = _scored(completions, kwargs, scorer, log if monitors else None, "none")
+    return [truthfulness_score(p.answer, p.grade) for p in parts]
+
+
+def binary_rar_reward(
+    prompts: list[Any],
+    completions: list[Any],
+    *,
+    scorer: RewardScorer,
+    checker: ContradictionFn,
+    threshold: float,
+    log: RewardLog | None = None,
+    monitors: bool = False,
+    **kwargs: Any,
+) -> list[float | None]:
+    """Binary RAR: 1 when no claim of the answer is contradicted by a passage retrieved for it (P(contradiction) at
+    or above `threshold`), else 0; an abstention states nothing and scores 1; no answer or a failed check 0."""
+    parts, questions = _scored_with_questions(completions, kwargs, scorer, log if monitors else None, "none")
+    checks = check_contradictions(scorer, parts, questions, checker)
+    rewards = [c.reward(threshold) for c in checks]
+    if log is not None:
+        n = max(1, len(checks))
+        log.add_family(
+            {
+                "rar_reward_mean": sum(rewards) / n,
+                "rar_claims_mean": sum(len(c.claims) for c in checks) / n,
+                "rar_abstained_rate": sum(c.status == "abstained" for c in checks) / n,
+                "rar_no_evidence": float(sum(c.status == "no_evidence" for c in checks)),
+                "rar_failures": float(sum(c.status == "failed" for c in checks)),
+            },
+            kwargs,
+        )
+    return rewards  # type: ignore[return-value]
+
+
+def calibration_reward(
+    prompts: list[Any],
+    completions: list[Any],
+    *,
+    scorer: RewardScorer,
+    log: RewardLog | None = None,
+    monitors: bool = False,
+    **kwargs: Any,
+) -> list[float | None]:
+    """RLCR: 1{correct} - (q - 1{correct})^2, q the `<confidence>` stated after the answer (0.5 when absent or
+    unreadable, and counted); a missing answer is not correct; None when the judge failed."""
+    parts = _scored(completions, kwargs, scorer, log if monitors else None, "none")
+    stated = [stated_confidence(completion_text(c)) for c in completions]
+    rewards: list[float | None] = [
+        None if p.answer is not None and p.grade is None else calibration_score(p.grade == Grade.CORRECT, q.value)
+        for p, q in zip(parts, stated, strict=True)
+    ]
+    if log is not None:
+        n = max(1, len(stated))
+        log.add_family(
+            {
+                "confidence_missing": float(sum(not q.stated for q in stated)),
+                "confidence_mean": sum(q.value for q in stated) / n,
+            },
+            kwargs,
+        )
+    return rewards
+
+
 REWARD_FUNCTIONS: dict[str, RewardFn] = {
     "format": format_reward,
     "correctness": correctness_reward,
     "factuality": factuality_reward,
     "combined": combined_reward,
+    "truthfulness": truthfulness_reward,
+    "binary_rar": binary_rar_reward,
+    "calibration": calibration_reward,
 }
 NO_SCORER = frozenset({"format"})  # rewards that read the completion's text only
+FACT_LOGGING = frozenset({"factuality", "combined"})  # KnowRL's rewards that log the step's monitors
+BEYOND_KNOWRL = frozenset({"truthfulness", "binary_rar", "calibration"})
+# Read the judge's grade of every answer: the June 2025 rules settle some answers without one.
+READS_GRADE = frozenset({"truthfulness", "calibration"})
+DEFAULT_CONTRADICTION_THRESHOLD = 0.5
 
 
 class NamedReward:
@@ -141,18 +250,43 @@ def check_reward_names(specs: list[Any]) -> None:
             )
 
 
+def _bound(spec: Any, names: list[str], scorer: RewardScorer, log: RewardLog | None, logger: str | None) -> dict:
+    """What a scorer-backed reward gets bound: the scorer, the log (KnowRL's fact-checking rewards log the step's
+    monitors; a reward beyond KnowRL logs its own, and the step's when it is the `logger`), and its options."""
+    if spec.name in BEYOND_KNOWRL:
+        bound: dict[str, Any] = {"scorer": scorer, "log": log, "monitors": spec.name == logger}
+    else:
+        bound = {"scorer": scorer, "log": log if spec.name in FACT_LOGGING else None}
+    if spec.name in READS_GRADE and scorer.rules == "2025-06":
+        raise ConfigError(
+            f"reward {spec.name} reads the judge's grade of every answer, and grpo.reward_rules '2025-06' settles "
+            "some answers without one (June 2025 pre-filters); set grpo.reward_rules: '2025-10'"
+        )
+    if spec.name == "binary_rar":
+        threshold = getattr(spec, "contradiction_threshold", None)
+        bound["threshold"] = DEFAULT_CONTRADICTION_THRESHOLD if threshold is None else threshold
+        bound["checker"] = contradiction_checker(scorer.verifier)
+    return bound
+
+
 def build_reward_functions(
     specs: list[Any], scorer: RewardScorer | None, log: RewardLog | None = None
 ) -> tuple[list[RewardFn], list[float]]:
     """TRL reward functions (named as the recipe names them) and weights for the recipe's `rewards`."""
     check_reward_names(specs)
+    names = [spec.name for spec in specs]
+    # Without a KnowRL fact-checking reward, the first reward beyond KnowRL logs the step's monitors (once a step).
+    logger = None if FACT_LOGGING & set(names) else next((n for n in names if n in BEYOND_KNOWRL), None)
     functions, weights = [], []
     for spec in specs:
         if spec.name in NO_SCORER:
-            functions.append(NamedReward(spec.name, REWARD_FUNCTIONS[spec.name], {}))
+            bound = {"confidence": True} if spec.name == "format" and "calibration" in names else {}
+            functions.append(NamedReward(spec.name, REWARD_FUNCTIONS[spec.name], bound))
         elif scorer is None:
             raise ConfigError(f"reward {spec.name!r} needs a scorer (judge, extractor, verifier, knowledge store)")
         else:
-            functions.append(NamedReward(spec.name, REWARD_FUNCTIONS[spec.name], {"scorer": scorer, "log": log}))
+            functions.append(
+                NamedReward(spec.name, REWARD_FUNCTIONS[spec.name], _bound(spec, names, scorer, log, logger))
+            )
         weights.append(spec.weight)
     return functions, weights

@@ -33,6 +33,7 @@ class RewardParts:
     factuality: float | None = None  # None until computed; a failed extraction or verification sets 0.0
     fact_check_failed: bool = False
     no_evidence: bool = False  # none of the question's titles is in the knowledge store
+    extra: dict[str, Any] = field(default_factory=dict)  # memoised values of the rewards beyond KnowRL (family.py)
 
     @property
     def well_formed(self) -> bool:
@@ -159,7 +160,9 @@ class RewardScorer:
                     judging.result()
             else:
                 self._judge(batch, questions)
+                # "none": grades only (the rewards beyond KnowRL that read the grade); "incorrect": combined's facts
                 todo = [i for i, p in enumerate(batch) if wanted(p) and p.correctness == -1.0]
+                todo = todo if factuality_for == "incorrect" else []
                 self._factuality([batch[i] for i in todo], [questions[i] for i in todo])
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)

@@ -132,8 +132,28 @@ class SFTStageConfig(TrainerStageConfig):
 
 
 class RewardSpec(StrictModel):
-    name: str
+    name: str = Field(description="a reward of knowrl/rewards/registry.py: format, combined, truthfulness, ...")
     weight: float = 1.0
+    contradiction_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="binary_rar only: a claim is contradicted when a retrieved passage's P(contradiction) reaches "
+        "this (default 0.5)",
+    )
+
+    @model_validator(mode="after")
+    def _options_of_its_reward(self) -> RewardSpec:
+        if self.contradiction_threshold is not None and self.name != "binary_rar":
+            raise ValueError(
+                f"contradiction_threshold is an option of reward binary_rar, not of {self.name!r}; remove it there"
+            )
+        return self
+
+
+# TRL's GRPOConfig.multi_objective_aggregation (TRL >= 1.x): how several rewards become one advantage. TRL checks the
+# value only when training starts; the recipe is checked here.
+MULTI_OBJECTIVE_AGGREGATIONS = ("sum_then_normalize", "normalize_then_sum")
 
 
 class GRPOStageConfig(TrainerStageConfig):
@@ -165,6 +185,22 @@ class GRPOStageConfig(TrainerStageConfig):
         le=1,
         description="abort GRPO when the judge's or extractor's failure share over the window exceeds this",
     )
+
+    @model_validator(mode="after")
+    def _rewards_fit_their_options(self) -> GRPOStageConfig:
+        aggregation = self.option("multi_objective_aggregation")
+        if aggregation is not None and aggregation not in MULTI_OBJECTIVE_AGGREGATIONS:
+            raise ValueError(
+                f"multi_objective_aggregation={aggregation!r} is not one of TRL's: "
+                f"{', '.join(MULTI_OBJECTIVE_AGGREGATIONS)} (normalize_then_sum: each reward per group first)"
+            )
+        grade_readers = sorted({r.name for r in self.rewards} & {"truthfulness", "calibration"})
+        if grade_readers and self.reward_rules == "2025-06":
+            raise ValueError(
+                f"rewards {grade_readers} read the judge's grade of every answer, and reward_rules '2025-06' settles "
+                "some answers without one (the June 2025 pre-filters); set reward_rules: '2025-10'"
+            )
+        return self
 
     @model_validator(mode="after")
     def _generation_batch_divisible(self) -> GRPOStageConfig:
