@@ -69,15 +69,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+def add_row(probe: str, expected: str, observed: str) -> None:
+    """One row of the summary table (for fixtures; tests use `record`)."""
+    _ROWS.append((probe, expected, " ".join(str(observed).split())))
+
+
 @pytest.fixture
 def record():
     """`record(probe, expected, observed)`: one row of the summary table (recorded before the test's asserts, so a
     failing probe shows what it observed)."""
-
-    def add(probe: str, expected: str, observed: str) -> None:
-        _ROWS.append((probe, expected, " ".join(str(observed).split())))
-
-    return add
+    return add_row
 
 
 def differences(got: dict[str, Any], want: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -438,3 +439,22 @@ def small_tmpfs(path: Path, size: str):
     finally:
         if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(path)], capture_output=True)  # still busy: detach it lazily
+
+
+@pytest.fixture(scope="module")
+def fault_stack():
+    """`knowrl stack up --distributed` with the demo's data and knowledge stages run once (`knowrl/full`), shared by
+    the probes of a module (tests/faults/distributed.py); how long `knowrl stack down` took goes into the table."""
+    from tests.faults.distributed import distributed_stack
+
+    with distributed_stack() as stack:
+        run = stack.start_run("knowrl/full", {"stages": ["data", "knowledge"]})
+        state = stack.wait_run(run, timeout=300)
+        assert state["type"] == "COMPLETED", f"{state}{stack.log_tails()}"
+        yield stack
+    stopped = [line for line in stack.down_output.splitlines() if line.startswith("stopped")]
+    add_row(
+        "`knowrl stack down` (distributed; workers started with SIGINT at its default)",
+        "each worker stops in seconds, not its 30 s grace",
+        "; ".join(stopped) or "nothing stopped",
+    )

@@ -12,10 +12,12 @@ Two ways in:
   (comma-separated points) through `tests/faults/startup/sitecustomize.py`, put on their PYTHONPATH by `fault_env`.
 
 Points that stop a process write `$KNOWRL_FAULT_MARKER` (JSON: pid, point) and then, as `$KNOWRL_FAULT_ACTION` says,
-send themselves SIGKILL (`kill`) or sleep until the test kills them (`pause`, the default: the test can look at the
-process tree first). Points named `<stage>@start` and `<stage>@checkpoint` raise `InjectedFailure` instead: once at
-the stage's start (a marker under KNOWRL_HOME remembers), or right after the first checkpoint of a run that did not
-resume (so a rerun, even on another worker, resumes from it). POINT `none` runs without a hook. Hooks are installed
+send themselves SIGKILL (`kill`), sleep until the test kills them (`pause`, the default: the test can look at the
+process tree first), or wait until the test creates `$KNOWRL_FAULT_MARKER.release` and then go on (`hold`, once per
+point and process: the test breaks a service while the stage stands at that point, then lets it meet the fault).
+Points named `<stage>@start` and `<stage>@checkpoint` raise `InjectedFailure` instead: once at the stage's start (a
+marker under KNOWRL_HOME remembers), or right after the first checkpoint of a run that did not resume (so a rerun,
+even on another worker, resumes from it). POINT `none` runs without a hook. Hooks are installed
 when their module is imported (or at once, if it already is), and call the real functions.
 """
 
@@ -38,6 +40,7 @@ MARKER_ENV = "KNOWRL_FAULT_MARKER"
 ACTION_ENV = "KNOWRL_FAULT_ACTION"
 FAULTS_ENV = "KNOWRL_FAULTS"
 REFS_FILE = "fault-refs.json"
+_HELD: set[str] = set()  # points this process already held at (`hold` holds once per point)
 STARTUP = Path(__file__).resolve().parent / "startup"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,14 +95,24 @@ def when_imported(module: str, patch: Callable[[Any], None]) -> None:
 
 
 def hit(point: str) -> None:
-    """The process reached `point`: say so, then die here (kill) or wait to be killed (pause)."""
+    """The process reached `point`: say so, then die here (kill), wait to be killed (pause) or to be let go (hold)."""
+    action = os.environ.get(ACTION_ENV, "pause")
+    if action == "hold" and point in _HELD:
+        return
     marker = os.environ.get(MARKER_ENV)
     if marker:
         tmp = Path(f"{marker}.tmp")
         tmp.write_text(json.dumps({"pid": os.getpid(), "point": point}))
         tmp.rename(marker)  # the test never reads half a marker
-    if os.environ.get(ACTION_ENV, "pause") == "kill":
+    if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "hold" and marker:
+        _HELD.add(point)
+        release = Path(f"{marker}.release")
+        while not release.exists():
+            time.sleep(0.1)
+        release.unlink()
+        return
     while True:  # pause: the test kills us with SIGKILL
         time.sleep(60)
 
@@ -225,6 +238,12 @@ def install(point: str) -> None:
 
         # After the Trainer saved checkpoint-N of the stage and we marked it complete: the newest resumable state.
         when_imported("knowrl.train.checkpoints", lambda m: _after(m.MarkCompleteCallback, "on_save", point, reached))
+    elif point == "remote.before-marker":
+        # Every file of a remote tree (a checkpoint, an artifact) is uploaded; its commit marker is written next.
+        when_imported("storage.remote", lambda m: _before(m.RemoteTree, "write_bytes", point))
+    elif point == "mirror.before-upload":
+        # A training stage's checkpoint is saved and marked complete locally; its upload to the mirror starts next.
+        when_imported("storage.checkpoints", lambda m: _before(m.CheckpointMirror, "upload", point))
     elif point in ("sft@start", "grpo@start"):
         when_imported("knowrl.train.launch", _fail_at_start(point.split("@")[0]))
     elif point in ("sft@checkpoint", "grpo@checkpoint"):
