@@ -34,6 +34,7 @@ def knowrl(
     run.stage("data")
     run.stage("knowledge")
     run.stage("sft")
+    run.stage("curate")
     run.stage("grpo")
     run.stage("evaluate")
     run.stage("publish")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from knowrl.config.recipe import RecipeBase
 from knowrl.config.recipe import load_recipe as _load_recipe
+from knowrl.curate.spec import CURATE
 from knowrl.data.spec import DATA
 from knowrl.evaluate.spec import EVALUATE
 from knowrl.knowledge.spec import KNOWLEDGE
@@ -18,7 +19,7 @@ from knowrl.pipeline.spec import Registry
 from knowrl.publish.spec import PUBLISH
 from knowrl.train.spec import GRPO, SFT
 
-REGISTRY = Registry([DATA, KNOWLEDGE, SFT, GRPO, EVALUATE, PUBLISH])
+REGISTRY = Registry([DATA, KNOWLEDGE, SFT, CURATE, GRPO, EVALUATE, PUBLISH])
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RecipeBase:

@@ -92,8 +92,17 @@ class RunPlan:
     def runs(self) -> StageRuns:
         return StageRuns(open_warehouse(self.paths))
 
+    def off_ref(self, stage: str) -> StageRef | None:
+        """The result of a stage this recipe turns off (its spec's `off`), or None when it is on."""
+        spec = self.registry[stage]
+        return spec.call("off", self.config(stage)) if spec.off else None
+
     def previous_ref(self, stage: str, runs: StageRuns | None = None) -> StageRef:
-        """The last completed result of a stage that is not selected, for the stages after it."""
+        """The last completed result of a stage that is not selected, for the stages after it (an off stage's result
+        from its config: it needs no stored run)."""
+        off = self.off_ref(stage)
+        if off is not None:
+            return off
         previous = (runs or self.runs()).latest(stage, self.recipe.config_hash(stage))
         if previous is None:
             upto = ",".join(self.registry.names[: self.registry.index(stage) + 1])
@@ -163,7 +172,9 @@ class Walk:
                 self.refs[name] = plan.previous_ref(name, self.runs)
             return self.refs.get(name)
         upstream = {u: self.refs[u] for u in spec.upstream_stages if u in self.refs}
-        step = Step(spec, plan.config(name), upstream, name in plan.refresh, name in plan.remote)
+        # An off stage computes nothing: it runs in the flow, not on its deployment (no GPU worker for nothing).
+        remote = name in plan.remote and plan.off_ref(name) is None
+        step = Step(spec, plan.config(name), upstream, name in plan.refresh, remote)
         ref = self.execute(step)
         if ref is None:
             return None

@@ -58,6 +58,9 @@ class StageSpec:
       and the versions of the distributions in `preflight_depends`);
     - `stop_reason`: `(result, config, StageRuns) -> str | None`, why a run stops after this stage (scheduled
       retraining on unchanged data);
+    - `off`: `(config) -> result | None`, the result of a stage its config turns off, computed from the config alone
+      (no model, no upstream): an unselected stage that is off needs no stored run, and an off stage runs in the
+      flow, never on its own deployment (curate, off by default);
     - `needs_recipe`: the run function also reads the whole recipe (`ctx.recipe`), e.g. for a model card;
     - `optional`: a recipe may leave its section out (the config's defaults then apply);
     - `gpu`: runs on the gpu pool, under the `gpu` concurrency limit; `retries`: on transient failures.
@@ -74,6 +77,7 @@ class StageSpec:
     preflight: str | None = None
     preflight_depends: tuple[str, ...] = ()
     stop_reason: str | None = None
+    off: str | None = None
     needs_recipe: bool = False
     optional: bool = False
     gpu: bool = False

@@ -57,11 +57,12 @@ def _result(data: dict[str, Any]) -> StageRef:
     """A result written by the launched rank, or an upstream result in the spec file, typed by its `stage` field."""
     from pydantic import TypeAdapter
 
+    from knowrl.curate.result import CurateRef
     from knowrl.data.result import DataRef
     from knowrl.knowledge.result import KnowledgeRef
     from knowrl.train.result import GRPORef, SFTRef
 
-    return TypeAdapter(DataRef | KnowledgeRef | SFTRef | GRPORef).validate_python(data)
+    return TypeAdapter(DataRef | KnowledgeRef | SFTRef | CurateRef | GRPORef).validate_python(data)
 
 
 def _spec(stage: str) -> Any:

@@ -122,3 +122,33 @@ def test_a_walk_visits_the_stages_in_the_registry_order(home: Path) -> None:
     walk.stage("data")
     with pytest.raises(StageSelectionError, match="ended before stages"):
         walk.results()
+
+
+def test_an_off_stage_needs_no_stored_run_and_never_goes_to_its_deployment(home: Path) -> None:
+    """Curate off: GRPO gets the off result without any curate run on record, and a selected off curate runs in
+    the flow even when its stage is sent to the gpu pool; on, it goes there and needs its run."""
+    from knowrl.curate.result import CurateRef
+    from knowrl.pipeline.plan import RunPlan
+
+    paths = Paths.from_env()
+    off, on = ["curate.enabled=false"], ["curate.enabled=true"]
+    runs = StageRuns(Warehouse(paths.warehouse))
+    for stage in ("data", "knowledge", "sft"):
+        runs.record(stage, f"key-{stage}", load_recipe(DEMO, off).config_hash(stage), made_up_ref(stage, stage))
+    steps: dict = {}
+
+    def execute(step):
+        steps[step.name] = step
+        return REGISTRY.result(step.name, made_up_ref(step.name, step.name))
+
+    plan = RunPlan.create(REGISTRY, DEMO, ["grpo"], overrides=off, paths=paths)
+    plan.walk(execute).rest()
+    assert steps["grpo"].upstream["curate"] == CurateRef(fingerprint="off", enabled=False)
+    plan = RunPlan.create(REGISTRY, DEMO, ["curate", "grpo"], overrides=off, remote_stages=["curate"], paths=paths)
+    plan.walk(execute).rest()
+    assert not steps["curate"].remote
+    plan = RunPlan.create(REGISTRY, DEMO, ["curate", "grpo"], overrides=on, remote_stages=["curate"], paths=paths)
+    plan.walk(execute).rest()
+    assert steps["curate"].remote
+    with pytest.raises(StageSelectionError, match="stage 'curate' is not selected and has no completed run"):
+        RunPlan.create(REGISTRY, DEMO, ["grpo"], overrides=on, paths=paths).walk(execute).rest()

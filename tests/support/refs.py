@@ -25,6 +25,8 @@ def made_up_ref(stage: str, fingerprint: str, *, rl: str = "rl", coldstart: str 
     if stage == "data":
         return {**ref, "rl": dataset_part(rl), "coldstart": dataset_part(coldstart) if coldstart else None}
     ref["artifact_id"] = fingerprint
+    if stage == "curate":
+        return {**ref, "enabled": True, "questions": 3, "kept": 2, "buckets": {"always_correct": 1, "sometimes": 2}}
     if stage == "knowledge":
         numbers = ("segments", "pages_indexed_now", "pages_total", "titles_needed", "titles_found", "titles_missing")
         return {

@@ -52,7 +52,7 @@ def test_cached_only_when_the_full_key_matches(home: Path, rl_file: Path, monkey
     refs: dict[str, dict] = {}
     for stage in ("data", "knowledge", "sft"):
         _record(recipe, stage, refs, paths)
-    expected_never = {"grpo": "never run", "evaluate": "never run", "publish": "never run"}
+    expected_never = {"curate": "never run", "grpo": "never run", "evaluate": "never run", "publish": "never run"}
     assert _states(recipe, paths) == {"data": "cached", "knowledge": "cached", "sft": "cached", **expected_never}
 
     # The same config, but the data file changed: data runs again, and the stages reading it wait for it.
