@@ -132,6 +132,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 completion_tokens BIGINT NOT NULL, recorded_at TIMESTAMP NOT NULL)""",
         ],
     ),
+    (
+        11,
+        "status of training runs: a GRPO run stopped by its health limits is marked, with the reason",
+        [
+            """CREATE TABLE train_runs (
+                run_key VARCHAR PRIMARY KEY, stage VARCHAR NOT NULL, status VARCHAR NOT NULL, reason VARCHAR,
+                step INTEGER, checkpoint VARCHAR, updated_at TIMESTAMP NOT NULL)""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

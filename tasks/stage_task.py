@@ -171,7 +171,13 @@ def stage_task(spec: StageSpec) -> Task[..., StageRef]:
     def run_stage(config: BaseModel, upstream: dict[str, StageRef], recipe: dict[str, Any] | None = None) -> StageRef:
         with gpu_slot(spec), object_store_answers():
             ctx = _context(spec, recipe if spec.needs_recipe else None)
-            ref = spec.call("run", config, upstream, ctx)
+            try:
+                ref = spec.call("run", config, upstream, ctx)
+            except Exception as exc:
+                # A stage that stops on purpose (GRPO over a health limit) fails with its report: publish it.
+                if isinstance(getattr(exc, "report", None), StageReport):
+                    publish_report(spec, exc.report)
+                raise
             publish_report(spec, spec.call("report", ref, ctx))
             record_run(spec, ctx, config, upstream, ref)
         notify_progress(ProgressEvent(spec.name, f"{spec.name}: done", 1.0, "completed"))

@@ -44,6 +44,14 @@ def run_publish_stage(cfg: PublishConfig, refs: dict[str, Any], ctx: StageContex
     data, sft, grpo, evaluate = refs["data"], refs["sft"], refs["grpo"], refs["evaluate"]
     comparison = evaluate.comparison
     violations = check_gate(cfg.gate, comparison)
+    stopped = getattr(grpo, "stopped", None)  # a GRPO run a health limit stopped (grpo.health.on_trip: warn)
+    if stopped is not None and not cfg.force:
+        raise GateRefused(
+            f"refusing to publish: {stopped.line()}, and this model is the stopped one. Fix the reward or relax "
+            "grpo.health and train again, or set publish.force=true."
+        )
+    if stopped is not None:
+        violations.append(f"training health (forced): {stopped.line()}")
     if violations and not cfg.force:
         raise GateRefused(
             "refusing to publish: the trained model is worse than the baseline on "

@@ -1,4 +1,4 @@
-"""Trainer callbacks: training logs into the warehouse, progress to the caller."""
+"""Trainer callbacks: training logs into the warehouse, progress to the caller, the GRPO health gates."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from transformers import TrainerCallback
 
+from knowrl.train.health import HealthConfig, Trip, check_health
 from storage.training_logs import TrainingLogs
 
 
@@ -78,4 +79,25 @@ class ProgressCallback(TrainerCallback):
             self.progress(
                 f"{self.stage}: step {state.global_step}/{state.max_steps}{shown}", state.global_step / state.max_steps
             )
+        return control
+
+
+class HealthCallback(TrainerCallback):
+    """Checks the recipe's limits at every logged step; the first trip stops training (`should_training_stop`)
+    and is kept in `trip`, with the global step training stopped at. The step that tripped is not saved as a
+    checkpoint: the last checkpoint before it is the one a rerun resumes from."""
+
+    def __init__(self, cfg: HealthConfig) -> None:
+        self.cfg = cfg
+        self.trip: Trip | None = None
+        self.stopped_at: int | None = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.trip is not None or not self.cfg.limits():
+            return control
+        trip = check_health(self.cfg, state.log_history)
+        if trip is not None:
+            self.trip, self.stopped_at = trip, state.global_step
+            control.should_training_stop = True
+            control.should_save = False
         return control

@@ -15,14 +15,17 @@ from knowrl.knowledge.stage import open_store, rows_to_drop
 from knowrl.method.prompts import training_prompt
 from knowrl.pipeline.runtime import StageContext
 from knowrl.rewards import RewardScorer, build_reward_functions
-from knowrl.rewards.registry import RewardLog
+from knowrl.rewards.monitors import MonitoredRewardLog
 from knowrl.stage_outputs import model_dir
 from knowrl.threads import configure_threads
-from knowrl.train.callbacks import ProgressCallback, WarehouseLogCallback
+from knowrl.train.callbacks import HealthCallback, ProgressCallback, WarehouseLogCallback
+from knowrl.train.checkpoints import last_complete_checkpoint
 from knowrl.train.config import GRPOStageConfig
+from knowrl.train.health import MONITOR_KEYS, TrainingStoppedError, unmeasured
 from knowrl.train.outputs import clear_run_dir, save_model_artifact
-from knowrl.train.result import GRPORef, SFTRef
-from knowrl.train.runs import load_tokenizer, run_trainer, start_run
+from knowrl.train.report import stopped_report
+from knowrl.train.result import GRPORef, HealthStop, SFTRef
+from knowrl.train.runs import TrainingRun, load_tokenizer, run_trainer, start_run
 from knowrl.train.settings import build_trl_config, hardware_adjustments, is_main_rank, lora_config
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
@@ -108,7 +111,9 @@ def run_grpo_stage(
     if drop:
         ctx.progress(f"grpo: leaving out {len(drop)} questions without any title in the knowledge store", None)
     inputs = {"rl": rl_fp, "sft": sft.fingerprint, "knowledge": knowledge.fingerprint}
-    run = start_run("grpo", cfg.model_dump(mode="json"), inputs, code_version, ctx)
+    # The health limits are left out of the run's identity: a run they stopped resumes from its kept checkpoint when
+    # they are relaxed (the stage's cache key still holds them, so the stage runs again).
+    run = start_run("grpo", cfg.model_dump(mode="json", exclude={"health"}), inputs, code_version, ctx)
     run_key, run_dir, resume, logs = run.key, run.directory, run.resume_from, run.logs
     if cfg.option("use_vllm") and importlib.util.find_spec("vllm") is None:
         ctx.progress("grpo: use_vllm is set but vllm is not installed; generating with transformers", None)
@@ -123,10 +128,11 @@ def run_grpo_stage(
     if not rows:
         raise ValueError(f"every prompt is longer than grpo.max_prompt_tokens={cfg.max_prompt_tokens}; raise it")
     scorer = build_scorer(cfg, knowledge, ctx)
-    reward_log = RewardLog()
+    reward_log = MonitoredRewardLog()
     reward_funcs, _ = build_reward_functions(cfg.rewards, scorer, reward_log)
     model = AutoModelForCausalLM.from_pretrained(sft_path)
     log_cb = WarehouseLogCallback(logs, run_key, "grpo")
+    health_cb = HealthCallback(cfg.health)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
@@ -135,6 +141,7 @@ def run_grpo_stage(
         processing_class=tokenizer,
         peft_config=lora_config(cfg.lora),
         callbacks=[
+            health_cb,
             run.mark_complete_callback(),
             log_cb,
             ProgressCallback("grpo", ctx.progress),
@@ -145,9 +152,22 @@ def run_grpo_stage(
         f"{[r.name for r in cfg.rewards]} ({cfg.reward_rules} rules), prompts as {cfg.prompt_style}, run {run_dir}",
         0.0,
     )
-    result, train_s = run_trainer(trainer, resume, log_cb)
+    run.mark("grpo", "started")
+
+    def keep_model() -> bool:  # a run stopped by a health limit that fails the stage needs no final adapter
+        return health_cb.trip is None or cfg.health.on_trip == "warn"
+
+    result, train_s = run_trainer(trainer, resume, log_cb, save_model=keep_model)
+    stopped = _stopped(health_cb, run, cfg, ctx)
     if not trainer.accelerator.is_main_process:
         return None  # rank 0 saves the artifact and returns the reference
+    never = unmeasured(cfg.health, trainer.state.log_history)
+    if never:
+        ctx.progress(
+            f"grpo: WARNING: grpo.health limits on {never} never applied: no logged step measured them (a monitor of "
+            "facts needs a reward that checks facts: factuality or combined)",
+            None,
+        )
     usage = usage_rows({"judge": scorer.judge, "extractor": scorer.extractor, "verifier": scorer.verifier})
     LLMUsage(ctx.warehouse).record("grpo", run_key, usage)
     ctx.progress(f"grpo: {usage_line(usage)}", None)
@@ -169,6 +189,12 @@ def run_grpo_stage(
         "hardware_adjustments": hardware_adjustments(cfg),
         "rows": len(rows),
         "prompts_too_long": too_long,
+        "health": {
+            "status": "stopped" if stopped else "healthy",
+            "reason": stopped.line() if stopped else None,
+            "unmeasured": never,
+            "config": cfg.health.model_dump(mode="json"),
+        },
     }
     curves = {
         name: logs.series(run_key, metric)
@@ -178,6 +204,7 @@ def run_grpo_stage(
             ("combined", "rewards/combined/mean"),
             ("kl", "kl"),
             ("completion length", "completions/mean_length"),
+            *((name.replace("_", " "), key) for name, key in MONITOR_KEYS.items() if key.startswith("knowrl/")),
         )
     }
     artifact = save_model_artifact(
@@ -191,12 +218,16 @@ def run_grpo_stage(
         metrics=metrics,
         curves={k: v for k, v in curves.items() if v},
     )
-    clear_run_dir(run_dir)
-    ctx.progress(
-        f"grpo: done in {train_s:.1f}s; mean reward {metrics['reward_first_half']} (first half) -> "
-        f"{metrics['reward_second_half']} (second half)",
-        1.0,
-    )
+    if stopped is None:
+        clear_run_dir(run_dir)
+        run.mark("grpo", "completed", step=trainer.state.global_step)
+        ctx.progress(
+            f"grpo: done in {train_s:.1f}s; mean reward {metrics['reward_first_half']} (first half) -> "
+            f"{metrics['reward_second_half']} (second half)",
+            1.0,
+        )
+    else:  # on_trip: warn. The run stays marked stopped, and its checkpoints stay for a rerun to resume from.
+        ctx.progress(f"grpo: WARNING: {stopped.line()}; the stage completes with the stopped model", 1.0)
     return GRPORef(
         fingerprint=artifact.artifact_id,
         artifact_id=artifact.artifact_id,
@@ -206,7 +237,41 @@ def run_grpo_stage(
         run_key=run_key,
         inputs=inputs,
         metrics=metrics,
+        stopped=stopped,
     )
+
+
+def _stopped(
+    health_cb: HealthCallback, run: TrainingRun, cfg: GRPOStageConfig, ctx: StageContext
+) -> HealthStop | None:
+    """After training: None when no health limit tripped; else the stop, marked in the warehouse (`train_runs`)
+    with the checkpoint kept, and, with grpo.health.on_trip: fail, the stage's failure (its report attached)."""
+    trip = health_cb.trip
+    if trip is None:
+        return None
+    checkpoint = last_complete_checkpoint(run.directory)  # the trip's step was not saved: this one precedes it
+    stop = HealthStop(
+        monitor=trip.monitor,
+        step=trip.step,
+        first_step=trip.first_step,
+        stopped_at=health_cb.stopped_at if health_cb.stopped_at is not None else trip.step,
+        value=trip.value,
+        reason=trip.reason,
+        checkpoint=str(checkpoint) if checkpoint else None,
+        on_trip=cfg.health.on_trip,
+    )
+    run.mark("grpo", "stopped", reason=stop.line(), step=stop.stopped_at, checkpoint=stop.checkpoint)
+    ctx.progress(f"grpo: {stop.line()}", None)
+    if cfg.health.on_trip == "warn":
+        return stop
+    kept = f"kept {checkpoint.name} in {run.directory}" if checkpoint else "no checkpoint was saved before it"
+    message = (
+        f"{stop.line()}; {kept}; run {run.key} is marked 'stopped' in the warehouse (train_runs). Relax grpo.health "
+        "(the run resumes from the kept checkpoint), fix the reward, or set grpo.health.on_trip: warn to evaluate the "
+        "stopped model"
+    )
+    report = stopped_report(ctx, run.key, cfg.health, stop) if is_main_rank() else None
+    raise TrainingStoppedError(message, report=report)
 
 
 def _mean(values: list[float]) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from knowrl.pipeline.runtime import StageContext
 from knowrl.train.checkpoints import MarkCompleteCallback, last_complete_checkpoint
 from knowrl.train.settings import is_main_rank
 from storage.training_logs import TrainingLogs
+from storage.training_runs import RunStatus, TrainingRuns
 
 
 def run_key_for(stage: str, config: dict[str, Any], inputs: dict[str, str], code_version: str) -> str:
@@ -30,6 +32,22 @@ class TrainingRun:
     def mark_complete_callback(self) -> MarkCompleteCallback:
         """Marks each saved checkpoint complete, then mirrors it (remote profile) keeping the newest two."""
         return MarkCompleteCallback(on_complete=lambda path: self.ctx.checkpoints.upload(self.key, path, keep=2))
+
+    def mark(
+        self,
+        stage: str,
+        status: RunStatus,
+        *,
+        reason: str | None = None,
+        step: int | None = None,
+        checkpoint: str | None = None,
+    ) -> None:
+        """The run's status in the warehouse (`train_runs`): started, completed, or stopped by a health limit with
+        the reason, the step and the checkpoint kept. Rank 0 only (one DuckDB writer)."""
+        if is_main_rank():
+            TrainingRuns(self.ctx.warehouse).mark(
+                self.key, stage, status, reason=reason, step=step, checkpoint=checkpoint
+            )
 
 
 def start_run(
@@ -62,8 +80,12 @@ def load_tokenizer(path: str | Path) -> Any:
     return tokenizer
 
 
-def run_trainer(trainer: Any, resume: Path | None, log_cb: Any) -> tuple[Any, float]:
-    """Train (resuming when a checkpoint is given); returns the train output and the seconds it took."""
+def run_trainer(
+    trainer: Any, resume: Path | None, log_cb: Any, save_model: Callable[[], bool] = lambda: True
+) -> tuple[Any, float]:
+    """Train (resuming when a checkpoint is given); returns the train output and the seconds it took. The trained
+    adapter is saved unless `save_model()` says otherwise after training (a run stopped by a health limit that
+    fails the stage: asked on every rank, which all take the same decision)."""
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # progress goes through ctx.progress and the warehouse instead
@@ -74,7 +96,8 @@ def run_trainer(trainer: Any, resume: Path | None, log_cb: Any) -> tuple[Any, fl
         seconds = time.perf_counter() - started
         # Every rank takes part: under DeepSpeed ZeRO-3 the weights are sharded and save_model gathers them first
         # (a plain save_pretrained on rank 0 would write a broken model). Rank 0 builds the artifact from this folder.
-        trainer.save_model(str(final_adapter_dir(trainer)))
+        if save_model():
+            trainer.save_model(str(final_adapter_dir(trainer)))
     log_cb.flush()
     return result, seconds
 
