@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.config.types import RecipePath, StrictModel
 from knowrl.method.prompts import PromptStyle
+from knowrl.train.health import HealthConfig
 
 # Options the stages set themselves: a recipe cannot override them. The value says why (it is the error's text).
 STAGE_CONTROLLED: dict[str, str] = {
@@ -184,6 +185,10 @@ class GRPOStageConfig(TrainerStageConfig):
         ge=0,
         le=1,
         description="abort GRPO when the judge's or extractor's failure share over the window exceeds this",
+    )
+    health: HealthConfig = Field(
+        HealthConfig(),
+        description="limits on the reward-hacking monitors (knowrl/train/health.py); ours, not a TRL option",
     )
 
     @model_validator(mode="after")
