@@ -72,17 +72,32 @@ def crash_once_at(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     monkeypatch.setattr(knowrl.train.callbacks.ProgressCallback, "on_step_end", on_step_end)
 
 
-def _generates(model_dir: str) -> str:
-    """What the model writes after the prompt (the new tokens only: the prompt already ends with the assistant's
-    header, so decoding it with them would show the header whatever the model does)."""
+def _generates(model_dir: str, adapter: str | None = None) -> str:
+    """What the model (with `adapter` on top, if given) writes after the prompt, greedily: the new tokens only. The
+    prompt already ends with the assistant's header, so decoding it with them would show the header whatever the
+    model does."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
     prompt = tokenizer.apply_chat_template(
         chat_messages("Who discovered penicillin?"), tokenize=False, add_generation_prompt=True
     )
     encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
     out = model.generate(**encoded, max_new_tokens=12, do_sample=False)
     return tokenizer.decode(out[0][encoded["input_ids"].shape[1] :])
+
+
+def assert_generates_as_trained(base: str, merged: str, adapter: str) -> None:
+    """The merged model writes what the base model with the trained adapter writes, and not what the base model
+    writes: training changed its output and merging kept the change. (A model that was not trained, or a merge that
+    dropped the adapter, fails: tests/knowrl/train/test_training.py checks that this check can fail.)"""
+    written = _generates(merged)
+    assert written.strip(), "the merged model wrote nothing"
+    assert written == _generates(base, adapter), "the merged weights do not generate as base + adapter"
+    assert written != _generates(base), f"the trained model writes what the base model writes: {written!r}"
 
 
 def _weights_differ(a: str, b: str) -> bool:
@@ -96,10 +111,27 @@ def test_sft_trains_and_its_artifacts_load_and_generate(ctx, demo_data_ref, tiny
     assert ref.metrics["steps"] == 6 and ref.metrics["tokens_seen"] > 0
     assert _weights_differ(str(tiny_model_dir), ref.model_path)
     assert (Path(ref.adapter_path) / "adapter_config.json").exists()
-    assert _generates(ref.model_path).strip()  # the merged model loads and writes new text
+    assert_generates_as_trained(str(tiny_model_dir), ref.model_path, ref.adapter_path)
     manifest = ctx.artifacts.open(ref.artifact_id).manifest
     assert manifest["inputs"]["coldstart"] == demo_data_ref.coldstart.fingerprint
     assert len(TrainingLogs(ctx.warehouse).series(ref.run_key, "loss")) == 6
+
+
+def test_the_generation_checks_fail_for_a_model_that_was_not_trained(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """The checks on what a trained artifact writes reject the untrained model: an adapter fresh from PEFT (its B
+    matrices are zero) merged into the base writes what the base writes, and the base does not open `<think>`."""
+    from peft import get_peft_model
+
+    from knowrl.train.config import LoraSettings
+    from knowrl.train.settings import lora_config
+
+    untrained = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), lora_config(LoraSettings(**LORA)))
+    untrained.save_pretrained(tmp_path / "adapter")
+    untrained.merge_and_unload().save_pretrained(tmp_path / "merged")
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(tmp_path / "merged")
+    with pytest.raises(AssertionError, match="writes what the base model writes"):
+        assert_generates_as_trained(str(tiny_model_dir), str(tmp_path / "merged"), str(tmp_path / "adapter"))
+    assert not _generates(str(tiny_model_dir)).startswith("<think>")
 
 
 def test_sft_resumes_from_the_last_complete_checkpoint_after_a_crash(
