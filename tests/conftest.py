@@ -90,6 +90,14 @@ def demo_knowledge_ref(ctx, demo_data_ref):
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Every run prints each skip with its reason and fails on a skip not in tests/skip_allowlist.yaml (the check is
+    tests/support/skip_allowlist.py): always, so the README's test command and CI behave the same."""
+    from tests.support.skip_allowlist import SkipAllowlist
+
+    config.pluginmanager.register(SkipAllowlist(REPO_ROOT / "tests" / "skip_allowlist.yaml"), "knowrl-skip-allowlist")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     import torch
 
