@@ -1,6 +1,13 @@
 """A local HTTP server that speaks the Hub API the pipeline uses (HF_ENDPOINT points here).
 
-Write side (publish): create repo, validate YAML, preupload, commit (NDJSON, regular files), create tag.
+Write side (publish), as `HfApi` calls it: create repo (`visibility`; 409 when it exists), validate YAML, preupload
+(`regular`, or `lfs` for files the repo's `.gitattributes` tracks or of 10 MiB and more), the LFS batch API
+(`/{repo}.git/info/lfs/objects/batch`, `basic` transfer: a PUT of the bytes to the stand-in CDN, as to a presigned
+S3 URL, without the token, then a verify POST to the Hub), commit (NDJSON: `file` base64 and `lfsFile` by sha256,
+which must have been uploaded and verified), create tag. Every write needs a bearer token (one of `user_tokens` when
+any is given), as the Hub's do. The server speaks LFS, not Xet: `point_clients_at` turns hf_xet off
+(`HF_HUB_DISABLE_XET`), so the client uploads as it does without hf_xet installed. `hub.fail(...)` answers chosen
+requests with an error status (a Hub outage) for retry tests.
 
 Read side, for repos a test registers (`add_dataset`, `add_model`, `add_repo`) or publishes: repo info (`sha`,
 `siblings`, `private`, `gated`), the tree and paths-info APIs (recursive, expand, paginated with a `Link` header),
@@ -181,6 +188,9 @@ class HubState:
     auth_headers: list[str] = field(default_factory=list)  # of the POST requests
     unexpected: list[str] = field(default_factory=list)
     validated: list[Any] = field(default_factory=list)
+    preuploads: list[dict[str, Any]] = field(default_factory=list)  # {"repo_id", "path", "size", "mode"} per file
+    lfs_uploads: list[dict[str, Any]] = field(default_factory=list)  # {"repo_id", "oid", "size"} per verified object
+    failed: list[str] = field(default_factory=list)  # "METHOD path -> status" answered by a `hub.fail` rule
     # "owner/name@revision" -> the sha the dataset info route answers, before (and instead of) any hosted repo
     dataset_shas: dict[str, str] = field(default_factory=dict)
     dataset_info_calls: list[str] = field(default_factory=list)
@@ -194,6 +204,18 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # the clients download with thread pools (8 to 16 connections at once)
 
 
+@dataclass
+class _Fault:
+    method: str
+    path: str  # a substring of the percent-decoded path
+    status: int
+    times: int | None  # None: every matching request
+
+
+# The size from which the Hub stores a file in LFS whatever `.gitattributes` says.
+LFS_SIZE_THRESHOLD = 10 * 1024 * 1024
+
+
 class _HubError(Exception):
     def __init__(self, status: int, code: str | None, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -204,9 +226,9 @@ class LocalHubServer:
     """`with LocalHubServer() as hub:` then `HF_ENDPOINT=hub.endpoint` (or `point_clients_at`).
 
     `require_token`: every Hub request must send `Authorization: Bearer <require_token>` (401 otherwise).
-    `user_tokens`: the tokens that open private and gated repos (with `require_token`, that one too); when none is
-    known, any bearer token does (a user who has been granted access). `tree_page_size`: entries per page of the tree
-    API (the Hub's 1000, and 50 with `expand`, by default)."""
+    `user_tokens`: the tokens that open private and gated repos and may write (with `require_token`, that one too);
+    when none is known, any bearer token does (a user who has been granted access). `tree_page_size`: entries per
+    page of the tree API (the Hub's 1000, and 50 with `expand`, by default)."""
 
     def __init__(
         self,
@@ -221,6 +243,8 @@ class LocalHubServer:
         self.tree_page_size = tree_page_size
         self._lock = threading.RLock()
         self._blobs: dict[str, bytes] = {}  # sha256 -> bytes, what the CDN serves
+        self._uploaded: dict[str, bytes] = {}  # sha256 -> bytes PUT to the CDN by the LFS protocol, not yet verified
+        self._faults: list[_Fault] = []
         self.httpd = _Server(("127.0.0.1", 0), self._handler(cdn=False))
         self.cdn_httpd = _Server(("127.0.0.1", 0), self._handler(cdn=True))
         self._threads = []
@@ -336,6 +360,12 @@ class LocalHubServer:
             raise KeyError(f"{repo_id} has no revision {revision!r}")
         return commit.oid
 
+    def fail(self, method: str, path: str, status: int = 503, times: int | None = 1) -> None:
+        """Answer the next `times` requests (every one with `times=None`) of `method` whose path contains `path` with
+        `status`, before any route sees them: the Hub or its storage failing."""
+        with self._lock:
+            self._faults.append(_Fault(method, path, status, times))
+
     # -- what tests assert on --------------------------------------------------------------------------------------
 
     def requested(self, method: str | None = None, *, contains: str = "", cdn: bool | None = False) -> list[str]:
@@ -374,6 +404,9 @@ class LocalHubServer:
             def do_POST(self) -> None:
                 hub._serve(self, "POST", cdn)
 
+            def do_PUT(self) -> None:
+                hub._serve(self, "PUT", cdn)
+
         return Handler
 
     def _serve(self, handler: Any, method: str, cdn: bool) -> None:
@@ -381,6 +414,7 @@ class LocalHubServer:
         split = urlsplit(handler.path)
         try:
             try:
+                self._inject_fault(handler, method, split.path)
                 if cdn:
                     self._cdn(handler, method, split.path)
                 else:
@@ -405,8 +439,21 @@ class LocalHubServer:
                 HubRequest(handler.command, split.path, split.query, authorization, handler._status, cdn)
             )
 
+    def _inject_fault(self, handler: Any, method: str, path: str) -> None:
+        with self._lock:
+            fault = next((f for f in self._faults if f.method == method and f.path in unquote(path)), None)
+            if fault is None:
+                return
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+            self.state.failed.append(f"{method} {unquote(path)} -> {fault.status}")
+        _read_body(handler)  # the client sent its body: read it, so the connection stays usable
+        raise _HubError(fault.status, None, "Service Unavailable (injected by the test)")
+
     def _route(self, handler: Any, method: str, path: str, query: dict[str, list[str]]) -> None:
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0)) if method == "POST" else b""
+        body = _read_body(handler) if method in ("POST", "PUT") else b""
         if method == "POST":
             with self._lock:
                 self.state.auth_headers.append(handler.headers.get("Authorization", ""))
@@ -446,6 +493,17 @@ class LocalHubServer:
             return self._validate_yaml(handler, body)
         elif method == "POST" and path == "/api/repos/create":
             return self._create_repo(handler, body)
+        elif (
+            method == "POST"
+            and len(parts) == 6
+            and parts[1].endswith(".git")
+            and parts[2:5] == ["info", "lfs", "objects"]
+        ):
+            repo_id = f"{unquote(parts[0])}/{unquote(parts[1])[: -len('.git')]}"
+            if parts[5] == "batch":
+                return self._lfs_batch(handler, repo_id, body)
+            if parts[5] == "verify":
+                return self._lfs_verify(handler, repo_id, body)
         with self._lock:
             self.state.unexpected.append(f"{method} {handler.path}")
         raise _HubError(404, None, f"not implemented in the local hub: {handler.path}")
@@ -464,6 +522,14 @@ class LocalHubServer:
         if token is None:
             raise _HubError(401, "RepoNotFound", "Invalid username or password.")
         if token != self.require_token:
+            raise _HubError(401, None, "Invalid credentials in Authorization header")
+
+    def _check_write_token(self, handler: Any) -> None:
+        """The Hub's write routes need a token that may write: any bearer token, or one of `user_tokens` if any."""
+        token = self._bearer(handler)
+        if token is None:
+            raise _HubError(401, None, "Invalid username or password.")
+        if self.user_tokens and token not in self.user_tokens:
             raise _HubError(401, None, "Invalid credentials in Authorization header")
 
     def _repo(self, handler: Any, repo_type: str, repo_id: str) -> HubRepo:
@@ -676,6 +742,14 @@ class LocalHubServer:
         self._file(handler, method, f.data, headers, f"{_PREFIX[repo_type]}{repo_id}@{commit.oid}/{file}")
 
     def _cdn(self, handler: Any, method: str, path: str) -> None:
+        if method == "PUT" and path.startswith("/lfs-upload/"):
+            # The LFS `basic` transfer's upload: a PUT of the bytes to the storage URL the batch API gave.
+            sha256, data = path.rsplit("/", 1)[-1], _read_body(handler)
+            if hashlib.sha256(data).hexdigest() != sha256:
+                raise _HubError(400, None, "BadDigest: the body's sha256 is not the object's")
+            with self._lock:
+                self._uploaded[sha256] = data
+            return self._send(handler, method, 200, b"", {"ETag": f'"{hashlib.md5(data).hexdigest()}"'}, "text/plain")
         sha256 = path.rstrip("/").rsplit("/", 1)[-1]
         data = self._blobs.get(sha256)
         if method not in ("GET", "HEAD") or data is None:
@@ -699,6 +773,7 @@ class LocalHubServer:
         self._json(handler, "POST", {"errors": errors, "warnings": []}, 200 if not errors else 400)
 
     def _create_repo(self, handler: Any, body: bytes) -> None:
+        self._check_write_token(handler)
         request = json.loads(body)
         repo_id = f"{request.get('organization') or 'user'}/{request['name']}"
         if repo_id in self.state.repos:
@@ -714,24 +789,57 @@ class LocalHubServer:
                 self.add_repo(repo_type, repo_id, files, private=visibility == "private", message="initial commit")
         self._json(handler, "POST", {"url": self.url(repo_id)})
 
+    def _gitattributes(self, repo_id: str, revision: str) -> str:
+        repo = self.state.hosted.get(("model", repo_id))
+        head = repo.resolve(revision) if repo is not None else None
+        f = head.files.get(".gitattributes") if head is not None else None
+        return f.data.decode() if f is not None else HUB_DEFAULT_GITATTRIBUTES
+
     def _publish(self, handler: Any, repo_id: str, action: str, revision: str, body: bytes) -> None:
+        self._check_write_token(handler)
         if repo_id not in self.state.repos:
             raise _HubError(404, "RepoNotFound", "Repository not found")
         if action == "preupload":
-            files = json.loads(body)["files"]
-            payload = {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
-            return self._json(handler, "POST", payload)
+            attributes, answers = self._gitattributes(repo_id, revision), []
+            for f in json.loads(body)["files"]:
+                lfs = f["size"] >= LFS_SIZE_THRESHOLD or _is_lfs(f["path"], attributes, None)
+                mode = "lfs" if lfs else "regular"
+                answers.append({"path": f["path"], "uploadMode": mode, "shouldIgnore": False})
+                with self._lock:
+                    self.state.preuploads.append(
+                        {"repo_id": repo_id, "path": f["path"], "size": f["size"], "mode": mode}
+                    )
+            return self._json(handler, "POST", {"files": answers, "commitOid": None})
         if action == "commit":
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
             files = {
                 ln["value"]["path"]: base64.b64decode(ln["value"]["content"]) for ln in lines if ln["key"] == "file"
             }
+            lfs_files = {ln["value"]["path"]: ln["value"]["oid"] for ln in lines if ln["key"] == "lfsFile"}
+            missing = sorted(p for p, sha in lfs_files.items() if sha not in self._blobs)
+            if missing:  # the Hub refuses a commit that points at LFS objects it does not have
+                raise _HubError(
+                    422,
+                    None,
+                    f"Your push was rejected because an LFS pointer pointed to a file that does not exist: {missing}",
+                )
+            files.update({p: self._blobs[sha] for p, sha in lfs_files.items()})
             deleted = [ln["value"]["path"] for ln in lines if ln["key"] in ("deletedFile", "deletedFolder")]
-            oid = hashlib.sha1(body).hexdigest()
             with self._lock:
+                # A new commit on its parent: the same files committed twice give two commits, as on the Hub.
+                hosted = self.state.hosted.get(("model", repo_id))
+                head = hosted.resolve(revision) if hosted is not None else None
+                parent = head.oid if head is not None else ""
+                oid = hashlib.sha1(f"parent {parent}\n".encode() + body).hexdigest()
                 self.state.repos[repo_id]["files"].update(files)
                 self.state.commits.append(
-                    {"repo_id": repo_id, "oid": oid, "files": files, "header": lines[0]["value"]}
+                    {
+                        "repo_id": repo_id,
+                        "oid": oid,
+                        "files": files,
+                        "lfs_files": sorted(lfs_files),
+                        "header": lines[0]["value"],
+                    }
                 )
                 self._record_published_commit(repo_id, revision, oid, files, deleted, lines[0]["value"])
             return self._json(handler, "POST", {"commitUrl": f"{self.url(repo_id)}/commit/{oid}", "commitOid": oid})
@@ -744,6 +852,37 @@ class LocalHubServer:
                 repo.refs[request["tag"]] = repo.resolve(revision).oid
                 repo.tags.add(request["tag"])
         self._json(handler, "POST", {})
+
+    def _lfs_batch(self, handler: Any, repo_id: str, body: bytes) -> None:
+        """The LFS batch API (upload): an object the Hub has gets no actions (the client skips it); a new one gets a
+        `basic` upload href on the storage host (no token goes there) and a verify href on the Hub."""
+        self._check_write_token(handler)
+        if repo_id not in self.state.repos:
+            raise _HubError(404, "RepoNotFound", "Repository not found")
+        request = json.loads(body)
+        if request.get("operation") != "upload" or "basic" not in request.get("transfers", ["basic"]):
+            raise _HubError(400, None, f"only the basic upload transfer is served here: {request!r}")
+        objects = []
+        for obj in request["objects"]:
+            entry: dict[str, Any] = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
+            if obj["oid"] not in self._blobs:
+                entry["actions"] = {
+                    "upload": {"href": f"{self.cdn_endpoint}/lfs-upload/{obj['oid']}", "expires_in": 86400},
+                    "verify": {"href": f"{self.endpoint}/{repo_id}.git/info/lfs/objects/verify", "expires_in": 86400},
+                }
+            objects.append(entry)
+        self._json(handler, "POST", {"transfer": "basic", "objects": objects})
+
+    def _lfs_verify(self, handler: Any, repo_id: str, body: bytes) -> None:
+        self._check_write_token(handler)
+        request = json.loads(body)
+        with self._lock:
+            data = self._uploaded.get(request["oid"])
+            if data is None or len(data) != request["size"]:
+                raise _HubError(404, None, f"LFS object {request['oid']} was not uploaded (or not whole)")
+            self._blobs[request["oid"]] = self._uploaded.pop(request["oid"])
+            self.state.lfs_uploads.append({"repo_id": repo_id, "oid": request["oid"], "size": request["size"]})
+        self._json(handler, "POST", {"message": "verified"})
 
     def _record_published_commit(self, repo_id, revision, oid, files, deleted, header) -> None:
         """Make a published commit downloadable: the hosted model repo gets it, under the oid the client was told."""
@@ -761,6 +900,21 @@ class LocalHubServer:
         for f in committed.values():
             if f.lfs:
                 self._blobs[f.sha256] = f.data
+
+
+def _read_body(handler: Any) -> bytes:
+    """The request's body, sent with a Content-Length or chunked (httpx streams a file object so)."""
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
 
 
 def _read_files(files: Mapping[str, bytes | str | Path] | Path) -> dict[str, bytes]:
@@ -864,6 +1018,7 @@ def point_clients_at(hub: LocalHubServer, monkeypatch: pytest.MonkeyPatch, cache
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")  # this server speaks LFS, not Xet
     monkeypatch.setenv("HF_UPDATE_DOWNLOAD_COUNTS", "0")
     monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache_root / "datasets"))
@@ -875,6 +1030,7 @@ def point_clients_at(hub: LocalHubServer, monkeypatch: pytest.MonkeyPatch, cache
     )
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(hub_cache))
     monkeypatch.setattr(hf_constants, "HUGGINGFACE_HUB_CACHE", str(hub_cache))
     monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(cache_root / "token"))

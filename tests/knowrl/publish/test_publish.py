@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -15,10 +16,12 @@ from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
 from knowrl.publish.stage import run_publish_stage
 from knowrl.registry import REGISTRY, load_recipe
 from tests.conftest import REPO_ROOT
-from tests.support.hub_server import LocalHubServer
+from tests.support import hub_server
+from tests.support.hub_server import HUB_DEFAULT_GITATTRIBUTES, LocalHubServer
 from tests.support.refs import dataset_part, made_up_ref
 
 TOKEN = "hf_test_token_that_must_never_be_written_123"
+local_hub = hub_server.local_hub  # the fixture: a local Hub with huggingface_hub pointed at it (no token, no Xet)
 
 
 def _row(base: float, sft: float, grpo: float) -> dict:
@@ -149,33 +152,85 @@ def test_model_card_usage_snippet_runs_as_pasted(ctx, refs) -> None:
 
 
 def test_push_goes_through_the_hub_api_and_the_token_is_never_written(
-    ctx, refs, home: Path, monkeypatch: pytest.MonkeyPatch
+    ctx, refs, home: Path, local_hub: LocalHubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """The real client pushes to the local Hub: the repo is created private, the card's metadata validated, the
+    bundle's files arrive whole in one commit per run (the weights and the chart through LFS, uploaded once), the tag
+    names that commit, and a download of the tag gives the bundle back."""
+    from huggingface_hub import snapshot_download
+
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    with LocalHubServer() as hub:
-        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        cfg = PublishConfig(repo_id="org/knowrl-7b", private=True)
-        first = run_publish_stage(cfg, refs, ctx)
-        second = run_publish_stage(cfg, refs, ctx)  # the repo exists now: no error, a new commit
-    assert first.pushed and first.url.startswith(hub.endpoint) and first.tag.startswith("run-")
-    assert hub.state.unexpected == []
-    assert hub.state.repos["org/knowrl-7b"]["visibility"] == "private"
-    assert hub.state.validated and hub.state.validated[0]["license"] == "mit"
-    assert len(hub.state.commits) == 2 and second.pushed  # one commit per run
-    files = hub.state.commits[0]["files"]
-    assert {"README.md", "config.json", "model.safetensors", "grades.png"} <= set(files)
-    assert "manifest.json" not in files
-    assert hub.state.tags[0]["tag"] == first.tag and hub.state.tags[0]["revision"] == first.commit
-    assert set(hub.state.auth_headers) == {f"Bearer {TOKEN}"}
+    cfg = PublishConfig(repo_id="org/knowrl-7b", private=True)
+    first = run_publish_stage(cfg, refs, ctx)
+    second = run_publish_stage(cfg, refs, ctx)  # the repo exists now: no error, a new commit
+    hub = local_hub.state
+    assert hub.unexpected == [] and hub.failed == []
+    assert first.pushed and second.pushed and first.url.startswith(local_hub.endpoint) and first.tag.startswith("run-")
+    assert hub.repos["org/knowrl-7b"]["visibility"] == "private"
+    assert local_hub.state.hosted[("model", "org/knowrl-7b")].private
+
+    bundle = Path(first.bundle_path)
+    expected = {p.relative_to(bundle).as_posix(): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    expected.pop("manifest.json")  # the artifact store's own file stays out of the commit
+    assert len(hub.commits) == 2  # one commit per run
+    assert hub.commits[0]["files"] == expected  # every file of the bundle, byte for byte, and nothing else
+    assert {"README.md", "config.json", "model.safetensors", "grades.png"} <= set(expected)
+    card = expected["README.md"].decode()
+    assert hub.validated[0] == yaml.safe_load(card.split("---")[1]) and hub.validated[0]["license"] == "mit"
+    assert SUMMARY in card and TOKEN not in card
+
+    # Large and binary files go through LFS as the Hub asks: bytes to storage, then verified, once for both runs.
+    lfs = {f["path"] for f in hub.preuploads if f["mode"] == "lfs"}
+    assert {"model.safetensors", "grades.png"} <= lfs and "README.md" not in lfs and "config.json" not in lfs
+    assert hub.commits[0]["lfs_files"] == sorted(lfs) == hub.commits[1]["lfs_files"]
+    uploaded = sorted(u["oid"] for u in hub.lfs_uploads)
+    assert uploaded == sorted(hashlib.sha256(expected[p]).hexdigest() for p in lfs)  # each once: the 2nd run skips
+    storage = [r for r in hub.requests if r.cdn and r.method == "PUT"]
+    assert len(storage) == len(lfs) and all(r.authorization == "" for r in storage)  # no token to the storage host
+
+    assert hub.tags[0]["tag"] == first.tag and hub.tags[0]["revision"] == first.commit
+    assert set(hub.auth_headers) == {f"Bearer {TOKEN}"}  # every write carried the token
+    downloaded = Path(snapshot_download("org/knowrl-7b", revision=first.tag, token=TOKEN, cache_dir=tmp_path / "dl"))
+    got = {p.relative_to(downloaded).as_posix(): p.read_bytes() for p in downloaded.rglob("*") if p.is_file()}
+    assert got == {**expected, ".gitattributes": HUB_DEFAULT_GITATTRIBUTES.encode()}
+
     leaked = [p for p in home.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
     assert leaked == []
     with ctx.warehouse.connect() as con:
         assert con.execute("SELECT count(*) FROM publications WHERE pushed").fetchall()[0][0] == 2
 
 
-def test_push_failure_names_the_step_not_the_token(ctx, refs, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_without_write_access_fails_at_once_and_is_not_named(
+    ctx, refs, local_hub: LocalHubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Hub refuses a token it does not know (401): not a transient error, so no retry, and nothing is created.
+    Without any token its write routes refuse too."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from knowrl.publish import hub
     from knowrl.publish.hub import PublishError
 
+    waits: list[float] = []
+    monkeypatch.setattr(hub, "_sleep", waits.append)
+    local_hub.user_tokens = {"hf_the_owners_token"}
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    with pytest.raises(
+        PublishError, match=r"org/model failed at create_repo: HfHubHTTPError.*401.*write access"
+    ) as info:
+        run_publish_stage(PublishConfig(repo_id="org/model"), refs, ctx)
+    assert TOKEN not in str(info.value) and not info.value.transient and waits == []
+    assert local_hub.state.repos == {} and local_hub.state.commits == []
+    with pytest.raises(HfHubHTTPError) as anonymous:
+        HfApi(endpoint=local_hub.endpoint, token=False).create_repo("org/model", exist_ok=True)
+    assert anonymous.value.response.status_code == 401 and local_hub.state.repos == {}
+
+
+def test_push_failure_names_the_step_not_the_token(ctx, refs, monkeypatch: pytest.MonkeyPatch) -> None:
+    from knowrl.publish import hub
+    from knowrl.publish.hub import PublishError
+
+    monkeypatch.setattr(hub, "_sleep", lambda _: None)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(PublishError, match="org/model failed at create_repo") as info:
@@ -200,33 +255,24 @@ def test_no_token_without_dry_run_fails_with_the_fix_before_writing(
         assert con.execute("SELECT count(*) FROM publications").fetchall()[0][0] == 0
 
 
-def test_transient_hub_errors_are_retried_with_backoff(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import huggingface_hub
-
+def test_transient_hub_errors_are_retried_with_backoff(
+    local_hub: LocalHubServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Hub answers 503 to the first two create_repo calls and to every create_tag: the push retries each step
+    with the backoff, commits once, and gives up at the tag naming the step, the tries and what to do."""
     from knowrl.errors import BackendError
     from knowrl.publish import hub
 
     waits: list[float] = []
     monkeypatch.setattr(hub, "_sleep", waits.append)
-    calls = {"create_repo": 0}
-
-    class FlakyApi:
-        def __init__(self, **kwargs) -> None:
-            pass
-
-        def create_repo(self, *args, **kwargs) -> None:
-            calls["create_repo"] += 1
-            if calls["create_repo"] < 3:
-                raise ConnectionError("connection reset")
-
-        def create_commit(self, *args, **kwargs):
-            return type("Commit", (), {"oid": "c0ffee", "commit_url": "http://hub/org/model/commit/c0ffee"})()
-
-        def create_tag(self, *args, **kwargs) -> None:
-            raise OSError("still down")
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FlakyApi)
-    (tmp_path / "README.md").write_text("card")
-    with pytest.raises(BackendError, match=r"failed at create_tag after 3 tries: OSError: still down; .*retry later"):
-        hub.push_folder(tmp_path, "org/model", "secret", True, "run-1", "msg")
-    assert calls["create_repo"] == 3 and waits == [1.0, 2.0, 1.0, 2.0]
+    local_hub.fail("POST", "/api/repos/create", 503, times=2)
+    local_hub.fail("POST", "/api/models/org/model/tag/", 503, times=None)
+    (tmp_path / "README.md").write_text("---\nlicense: mit\n---\ncard")
+    with pytest.raises(BackendError, match=r"failed at create_tag after 3 tries: HfHubHTTPError: .*503.*retry later"):
+        hub.push_folder(tmp_path, "org/model", TOKEN, True, "run-1", "msg")
+    assert waits == [1.0, 2.0, 1.0, 2.0]
+    assert [f.split(" -> ")[0] for f in local_hub.state.failed] == ["POST /api/repos/create"] * 2 + [
+        "POST /api/models/org/model/tag/" + local_hub.state.commits[0]["oid"]
+    ] * 3
+    assert len(local_hub.state.commits) == 1 and local_hub.state.commits[0]["files"]["README.md"].endswith(b"card")
+    assert local_hub.state.tags == []
