@@ -133,6 +133,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        10,
+        "curation: each RL question's k graded samples from a model",
+        [
+            """CREATE TABLE curate_questions (
+                curate_key VARCHAR NOT NULL, model_id VARCHAR NOT NULL, rl_fingerprint VARCHAR NOT NULL,
+                row_id VARCHAR NOT NULL, question VARCHAR NOT NULL, samples INTEGER NOT NULL,
+                correct INTEGER NOT NULL, refused INTEGER NOT NULL, pass_rate DOUBLE NOT NULL,
+                refusal_rate DOUBLE NOT NULL, agreement DOUBLE NOT NULL, bucket VARCHAR NOT NULL,
+                answers VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, PRIMARY KEY (curate_key, row_id))""",
+        ],
+    ),
+    (
         11,
         "status of training runs: a GRPO run stopped by its health limits is marked, with the reason",
         [

@@ -7,6 +7,8 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
+from knowrl.curate.result import CurateRef
+from knowrl.curate.stage import left_out_rows
 from knowrl.data.result import DataRef
 from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.judges.usage import usage_line, usage_rows
@@ -111,6 +113,11 @@ def run_grpo_stage(
     if drop:
         ctx.progress(f"grpo: leaving out {len(drop)} questions without any title in the knowledge store", None)
     inputs = {"rl": rl_fp, "sft": sft.fingerprint, "knowledge": knowledge.fingerprint}
+    curate: CurateRef | None = upstream.get("curate")  # off (or absent): GRPO trains on every row
+    if curate is not None and curate.enabled:
+        drop = drop | left_out_rows(curate, ctx)
+        inputs["curate"] = curate.fingerprint
+        ctx.progress(f"grpo: the curated set, {curate.kept} of {curate.questions} questions ({curate.policy})", None)
     # The health limits are left out of the run's identity: a run they stopped resumes from its kept checkpoint when
     # they are relaxed (the stage's cache key still holds them, so the stage runs again).
     run = start_run("grpo", cfg.model_dump(mode="json", exclude={"health"}), inputs, code_version, ctx)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from knowrl.registry import REGISTRY
 from knowrl_cli.main import app
 from storage import Paths, Warehouse
 from tests.conftest import DEMO, REPO_ROOT
@@ -31,9 +32,9 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     runner = CliRunner()
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 0, result.output
-    for stage in ("data", "knowledge", "sft", "grpo", "evaluate", "publish"):
+    for stage in REGISTRY.names:
         assert stage in result.output
-    assert _runs() == {s: 1 for s in ("data", "knowledge", "sft", "grpo", "evaluate", "publish")}
+    assert _runs() == dict.fromkeys(REGISTRY.names, 1)
     bundles = list((home / "artifacts" / "publish").iterdir())
     assert len(bundles) == 1 and (bundles[0] / "README.md").exists()
 
@@ -49,7 +50,7 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     )
 
     status = runner.invoke(app, ["status"])
-    assert status.exit_code == 0 and status.output.count("yes (cached)") == 6, status.output
+    assert status.exit_code == 0 and status.output.count("yes (cached)") == len(REGISTRY), status.output
     assert "coverage 15/56" in status.output
 
     # Scheduled retraining, data unchanged: stops after the data stage.
