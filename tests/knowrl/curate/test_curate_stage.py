@@ -56,3 +56,12 @@ def test_samples_grades_buckets_and_keeps_the_policy_s_set(ctx, tiny_model_dir: 
     everything = run_curate_stage(cfg.model_copy(update={"policy": CuratePolicy(keep_all=True)}), upstream, ctx)
     assert everything.cache_hit and everything.kept == n and everything.fingerprint != ref.fingerprint
     assert left_out_rows(everything, ctx) == set()
+
+
+def test_the_paper_recipes_train_on_every_row() -> None:
+    from knowrl import resources
+    from knowrl.registry import load_recipe
+
+    for name in resources.recipe_names():
+        if name.startswith("knowrl-7b"):
+            assert not load_recipe(name).curate.enabled, name
