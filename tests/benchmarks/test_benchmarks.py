@@ -1,0 +1,74 @@
+"""Every benchmark runs at its smoke size: its last line is the JSON with its keys, and both sides agree.
+
+The benchmarks' figures are not checked here (a CI machine's timings mean nothing); what is checked is that each
+script still runs against the current code and that the comparison it makes holds (`agree`, exit status 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_benchmark(script: str, *args: str, timeout: float = 600) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env.pop("KNOWRL_HOME", None)  # each benchmark makes its own in a temporary folder
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, f"{script} exited {out.returncode}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    assert lines, f"{script} printed nothing"
+    return json.loads(lines[-1])
+
+
+def test_rewards_benchmark_smoke_both_sides_agree() -> None:
+    figures = run_benchmark("bench_rewards.py", "--smoke")
+    assert figures["agree"] is True and figures["differences"] == 0
+    assert {s["latency_ms"] for s in figures["settings"]} == {0, 10}
+    for setting in figures["settings"]:
+        assert {"ours_s", "reference_s", "ratio", "ceiling", "concurrency", "ours_calls", "reference_calls"} <= set(
+            setting
+        )
+        assert setting["differences"] == 0
+    assert figures["resume"]["calls"] == 0 and figures["resume"]["differences"] == 0
+    # The data exercise every case that decides a fact: ranking and the early exit matter.
+    assert all(figures["cases"][c] > 0 for c in ("rank 1", "ranks 2-5", "below the top 5", "no passage"))
+
+
+def test_retrieval_benchmark_smoke_per_topic_ranking_matches_theirs() -> None:
+    figures = run_benchmark("bench_retrieval.py", "--smoke")
+    assert figures["agree"] is True
+    assert figures["cold_step_includes_index_build"] is False
+    for facts in ("workload", "grounded"):
+        assert figures[f"overlap_per_topic_{facts}_jaccard"] == 1.0
+        assert figures[f"overlap_per_topic_{facts}_same_decision"] == 1.0
+        assert 0.0 <= figures[f"overlap_segment_{facts}_jaccard"] <= 1.0
+    assert {"cold_step_s", "warm_step_s", "ref_cold_step_s", "ref_warm_step_s", "build_s"} <= set(figures)
+
+
+def test_generation_benchmark_smoke_batched_equals_one_at_a_time() -> None:
+    figures = run_benchmark("bench_generation.py", "--smoke")
+    assert figures["agree"] is True and figures["identical_outputs"] == figures["prompts"]
+    assert {"batched_s", "sequential_s", "speedup"} <= set(figures)
+
+
+@pytest.mark.slow
+def test_training_overhead_benchmark_smoke_runs_both_stages() -> None:
+    figures = run_benchmark("bench_training_overhead.py", "--smoke", timeout=1200)
+    for stage in ("sft", "grpo"):
+        assert {"plain_step_s", "stage_step_s", "overhead_ratio", "steps"} <= set(figures[stage])
+        assert figures[stage]["plain_step_s"] > 0 and figures[stage]["stage_step_s"] > 0
