@@ -24,7 +24,7 @@ K1, B, EPSILON = 1.5, 0.75, 0.25  # rank_bm25.BM25Okapi's defaults, which their 
 
 
 def whitespace_tokens(text: str) -> list[str]:
-    """A passage's or query's tokens as their retriever splits them."""
+    """A passage's tokens as their retriever splits them (a query is only split: `query.split()`)."""
     return text.replace("<s>", "").replace("</s>", "").split()
 
 
@@ -65,7 +65,7 @@ class TopicIndex:
 
     def scores(self, queries: list[str]) -> np.ndarray:
         """BM25Okapi.get_scores of each query (n_queries x n_docs), equal to theirs to the last bit."""
-        token_ids = [[self.vocab.get(t, -1) for t in whitespace_tokens(q)] for q in queries]
+        token_ids = [[self.vocab.get(t, -1) for t in q.split()] for q in queries]  # theirs: query.split()
         used = sorted({i for ids in token_ids for i in ids if i >= 0})
         out = np.zeros((len(queries), self.n_docs), dtype=np.float64)
         if not used or not self.n_docs or not self.avgdl:
