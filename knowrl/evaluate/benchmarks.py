@@ -1,4 +1,5 @@
-"""Benchmark loaders: TruthfulQA (original CSV and Hub layouts), SimpleQA, Chinese SimpleQA, GPQA, AIME.
+"""Benchmark loaders: TruthfulQA (original CSV and Hub layouts), SimpleQA, SimpleQA Verified, Chinese SimpleQA, GPQA,
+AIME, and FActScore-style long-form prompts about named entities.
 
 Each source is a local file (CSV, JSON, JSONL, Parquet) or a Hub dataset id (+ revision, file or split).
 """
@@ -25,6 +26,7 @@ GPQA_INSTRUCTION = (
     "where X is the letter of your choice."
 )
 AIME_INSTRUCTION = "Reason step by step, and put your final answer within \\boxed{}."
+FACTSCORE_PROMPT = "Tell me a bio of {entity}."  # FActScore's prompt (Min et al. 2023)
 
 
 class BenchmarkError(InputError):
@@ -36,10 +38,11 @@ class EvalItem:
     item_id: str
     question: str  # the question as the benchmark states it
     gold: list[str]
-    kind: str  # qa | truthfulqa | mc | integer
+    kind: str  # qa | truthfulqa | mc | integer | factscore
     incorrect: list[str] = field(default_factory=list)
     choices: list[str] = field(default_factory=list)
     prompt: str = ""  # what the model is asked: the question, its choices and instruction, the suffix
+    titles: list[str] = field(default_factory=list)  # factscore: the knowledge store's pages the facts are checked in
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,22 @@ def _simpleqa(rows: list[dict[str, Any]], where: str, name: str) -> list[EvalIte
     return [EvalItem(_item_id(name, str(r[q])), str(r[q]), [str(r[a])], "qa") for r in rows]
 
 
+def _factscore(rows: list[dict[str, Any]], where: str) -> list[EvalItem]:
+    """One item per named entity: `entity` (or `topic`/`title`), an optional `prompt` (default FActScore's "Tell me a
+    bio of <entity>."; an overview prompt for a non-person, e.g. "Give an overview of <entity>."), and optional
+    `titles` (the store's pages to check the facts in, `;`-separated; default the entity's own page)."""
+    (entity,) = _require(rows, [["entity", "topic", "title"]], "factscore", where)
+    items = []
+    for number, row in enumerate(rows, 1):
+        name = str(row[entity] or "").strip()
+        if not name:
+            raise BenchmarkError(f"factscore at {where}: row {number} has no entity; every row names one")
+        prompt = str(row.get("prompt") or "").strip() or FACTSCORE_PROMPT.format(entity=name)
+        titles = _split_answers(row.get("titles")) or [name]
+        items.append(EvalItem(_item_id("factscore", prompt), name, [], "factscore", prompt=prompt, titles=titles))
+    return items
+
+
 def _gpqa(rows: list[dict[str, Any]], where: str, seed: int) -> list[EvalItem]:
     q, c, w1, w2, w3 = _require(
         rows,
@@ -213,7 +232,7 @@ def load_benchmark(spec: BenchmarkSpec, cache_dir: Path, seed: int = 0) -> Bench
             loaded = [replace(i, item_id=stable_hash(f"{config}:{i.item_id}")) for i in loaded]
         items.extend(loaded)
     items = [replace(i, prompt=(i.prompt or i.question) + spec.prompt_suffix) for i in items]
-    digest = stable_hash([[i.item_id, i.prompt, i.gold] for i in items])
+    digest = stable_hash([[i.item_id, i.prompt, i.gold, *([i.titles] if i.titles else [])] for i in items])
     return Benchmark(spec.name, spec.key, items, digest, configs=[c for c in spec.config_names if c])
 
 
@@ -221,8 +240,10 @@ def _items(spec: BenchmarkSpec, rows: list[dict[str, Any]], seed: int) -> list[E
     where = spec.source
     if spec.name == "truthfulqa":
         items = _truthfulqa(rows, where)
-    elif spec.name in ("simpleqa", "chinese_simpleqa"):
-        items = _simpleqa(rows, where, spec.name)
+    elif spec.name in ("simpleqa", "simpleqa_verified", "chinese_simpleqa"):
+        items = _simpleqa(rows, where, spec.name)  # SimpleQA Verified: SimpleQA's problem and answer columns
+    elif spec.name == "factscore":
+        items = _factscore(rows, where)
     elif spec.name == "gpqa":
         items = _gpqa(rows, where, seed)
     else:

@@ -6,20 +6,20 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from knowrl.config.backends import JudgeConfig
+from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.config.types import RecipePath, StrictModel
 from knowrl.method.prompts import PromptStyle
 
 
 class BenchmarkSpec(StrictModel):
-    name: Literal["truthfulqa", "simpleqa", "chinese_simpleqa", "gpqa", "aime"] = Field(
-        description="the benchmark's kind: how its file is read, prompted and graded"
+    name: Literal["truthfulqa", "simpleqa", "simpleqa_verified", "chinese_simpleqa", "gpqa", "aime", "factscore"] = (
+        Field(description="the benchmark's kind: how its file is read, prompted and graded")
     )
     label: str | None = Field(None, description="name in reports (default: name); two sets of one kind need labels")
     source: RecipePath = Field(description="Hub dataset id or local file")
     file: str | None = None
     revision: str | None = None
-    split: str = "test"
+    split: str = Field("test", description="the Hub split (SimpleQA Verified's is `eval`, its default here)")
     config: str | None = Field(None, description="the Hub dataset's configuration (e.g. TruthfulQA's generation)")
     configs: list[str] | None = Field(
         None, description="several configurations read as one set (opencompass/AIME2025: AIME2025-I, AIME2025-II)"
@@ -41,6 +41,12 @@ class BenchmarkSpec(StrictModel):
         return list(self.configs) if self.configs else [self.config]
 
     @model_validator(mode="after")
+    def _kind_defaults(self) -> BenchmarkSpec:
+        if self.name == "simpleqa_verified" and "split" not in self.model_fields_set:
+            self.split = "eval"  # google/simpleqa-verified has one split, `eval`
+        return self
+
+    @model_validator(mode="after")
     def _sampling_is_consistent(self) -> BenchmarkSpec:
         if self.config and self.configs:
             raise ValueError(f"benchmark {self.key}: give `config` or `configs`, not both")
@@ -58,6 +64,10 @@ class EvaluateConfig(StrictModel):
     batch_size: int = Field(8, ge=1)
     use_vllm: bool = False
     judge: JudgeConfig = JudgeConfig()
+    # The `factscore` kind checks each response's facts against the knowledge store scoped to the entity, with the
+    # reward's machinery under the evaluation's own settings: these extract and verify (the reward's are grpo's).
+    extractor: ExtractorConfig = ExtractorConfig()
+    verifier: VerifierConfig = VerifierConfig()
     # How each model is prompted (knowrl/method/prompts.py): the trained models with the method's prompt by default,
     # the base model as its card or any user would ask it, without the method's instruction (which pushes a model
     # that was never trained on it to refuse, and flatters a base -> trained comparison).

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from knowrl.evaluate.factscore import factscore_metrics
+
 # +1: higher is better; -1: lower is better; 0: no bad direction. A higher refusal (not attempted) rate is the
 # method's intended effect where the model does not know, and a lower one is not a regression either: the gate
 # refuses to gate on it.
@@ -20,6 +22,13 @@ DIRECTION: dict[str, int] = {
     "truncated_rate": -1,
     "unparseable_grades": -1,
     **{f"{m}_{s}": 1 for m in ("bleu", "rouge1", "rouge2", "rougeL") for s in ("acc", "diff", "max")},
+    # factscore: more facts, or more abstentions, are not worse by themselves (the precision says how good they are)
+    "precision": 1,
+    "factscore": 1,
+    "supported_per_response": 1,
+    "facts_per_response": 0,
+    "abstention_rate": 0,
+    "fact_check_failures": -1,
 }
 
 
@@ -50,6 +59,8 @@ def benchmark_metrics(kind: str, items: list[dict[str, Any]]) -> dict[str, float
     if kind == "qa":
         metrics.update(qa_metrics([i["grade"] for i in items]))
         metrics["unparseable_grades"] = float(sum(bool(i["details"].get("unparseable_grade")) for i in items))
+    elif kind == "factscore":
+        metrics.update(factscore_metrics(items))
     elif kind == "truthfulqa":
         for name in DIRECTION:
             if name.startswith(("bleu", "rouge")):
@@ -99,6 +110,12 @@ def _stored_item_values(metric: str, items: list[dict[str, Any]]) -> list[float]
         return [1.0 if i["details"].get("truncated") else 0.0 for i in items]
     if metric.startswith(("bleu", "rouge")):
         return [float(i["details"][metric]) for i in items]
+    # factscore: the means over every response pair across models; precision and #facts (over the responding
+    # responses only, which differ between models) get no paired interval.
+    if metric == "supported_per_response":
+        return [float(i["details"].get("n_supported", 0)) for i in items]
+    if metric == "abstention_rate":
+        return [1.0 if i["details"].get("abstained") else 0.0 for i in items]
     return None
 
 

@@ -106,6 +106,14 @@ def grade_chart(comparison: dict[str, dict[str, Any]], path: Path) -> Path:
         for m, model in enumerate(("base", "sft", "grpo")):
             if "correct_rate" in metrics:
                 parts = {g: metrics[f"{g}_rate"][model] for g in colours}
+            elif "precision" in metrics:  # factscore: responding x precision supported, the rest not; abstentions
+                answered = 1 - metrics["abstention_rate"][model]
+                precision = metrics["precision"][model]
+                parts = {
+                    "correct": answered * precision,
+                    "incorrect": answered * (1 - precision),
+                    "not_attempted": 1 - answered,
+                }
             else:
                 score = metrics["accuracy" if "accuracy" in metrics else "bleu_acc"][model]
                 parts = {"correct": score, "incorrect": 1 - score, "not_attempted": 0.0}

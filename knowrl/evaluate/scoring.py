@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from knowrl.evaluate.benchmarks import EvalItem
+from knowrl.evaluate.factscore import FactCheck, check_responses
 from knowrl.judges.base import Grade, Judge, JudgeItem
 from knowrl.method.parsing import final_answer
 
@@ -138,10 +139,27 @@ def _grade_integer(items: list[EvalItem], scored: list[ScoredItem], judge: Judge
         s.score = 1.0 if s.grade == Grade.CORRECT.value else 0.0
 
 
+def _grade_factscore(items: list[EvalItem], scored: list[ScoredItem], facts: FactCheck | None) -> None:
+    if facts is None:
+        raise ValueError("a factscore benchmark needs a FactCheck (the evaluation's extractor, verifier and store)")
+    results = check_responses(
+        facts, [i.question for i in items], [i.titles for i in items], [s.answer for s in scored]
+    )
+    for s, result in zip(scored, results, strict=True):
+        s.details = result
+        s.grade = Grade.NOT_ATTEMPTED.value if result["abstained"] else None
+        s.score = result["precision"]
+
+
 def score_items(
-    items: list[EvalItem], generations: list[str], judge: Judge, integer_judge: Judge | None = None
+    items: list[EvalItem],
+    generations: list[str],
+    judge: Judge,
+    integer_judge: Judge | None = None,
+    facts: FactCheck | None = None,
 ) -> list[ScoredItem]:
-    """Grade one benchmark's generations. `integer_judge` grades AIME answers when an LLM judge is configured."""
+    """Grade one benchmark's generations. `integer_judge` grades AIME answers when an LLM judge is configured;
+    `facts` checks a factscore benchmark's responses against the knowledge store."""
     scored = []
     for item, text in zip(items, generations, strict=True):
         final = final_answer(text)
@@ -153,6 +171,8 @@ def score_items(
         for item, s in zip(items, scored, strict=True):
             s.details = _similarity(s.answer or "", item.gold, item.incorrect)
             s.score = s.details["bleu_acc"]
+    elif kind == "factscore":
+        _grade_factscore(items, scored, facts)
     elif kind == "mc":
         for item, s in zip(items, scored, strict=True):
             # The pre-defined line may stand in the answer tag or after the reasoning: read the final answer first.

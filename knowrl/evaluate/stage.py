@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from knowrl.errors import ConfigError
 from knowrl.evaluate.benchmarks import Benchmark, load_benchmark
 from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
+from knowrl.evaluate.factscore import FactCheck
 from knowrl.evaluate.generation import Generator
 from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values, sample_runs
 from knowrl.evaluate.report import grade_chart, markdown_report
@@ -22,7 +24,7 @@ from knowrl.evaluate.result import EvaluateRef
 from knowrl.evaluate.scoring import score_items
 from knowrl.evaluate.summary import effect_summary
 from knowrl.hashing import stable_hash
-from knowrl.judges import build_judge
+from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.judges.base import Judge
 from knowrl.judges.prompts import CHINESE_SIMPLEQA_GRADER, SIMPLEQA_GRADER, Template, grader_template
 from knowrl.judges.usage import usage_rows
@@ -65,8 +67,16 @@ def prompt_style(cfg: EvaluateConfig, label: str) -> str:
 class BenchmarkRun:
     """One benchmark with its judge and generation settings, and the warehouse key of each model's answers to it."""
 
-    def __init__(self, cfg: EvaluateConfig, spec: BenchmarkSpec, bench: Benchmark, judge: Judge) -> None:
-        self.spec, self.bench, self.judge = spec, bench, judge
+    def __init__(
+        self,
+        cfg: EvaluateConfig,
+        spec: BenchmarkSpec,
+        bench: Benchmark,
+        judge: Judge,
+        facts: FactCheck | None = None,
+        knowledge: str | None = None,
+    ) -> None:
+        self.spec, self.bench, self.judge, self.facts = spec, bench, judge, facts
         self.template = grading_template(cfg, spec)
         self.max_new_tokens = spec.max_new_tokens or cfg.max_new_tokens
         self.settings = {
@@ -77,6 +87,12 @@ class BenchmarkRun:
             "judge": cfg.judge.model_dump(mode="json"),
             "grader": stable_hash(self.template.text),
         }
+        if spec.name == "factscore":  # its facts are checked with these, in this store
+            self.settings.update(
+                extractor=cfg.extractor.model_dump(mode="json"),
+                verifier=cfg.verifier.model_dump(mode="json"),
+                knowledge=knowledge,
+            )
 
     def eval_key(self, model: EvalModel, style: str) -> str:
         return stable_hash([model.model_id, self.bench.key, self.bench.fingerprint, self.settings, style], 24)
@@ -101,7 +117,7 @@ def generate_and_score(
             progress=progress,
         )
         texts = [g.text for g in generations]
-        graded = score_items(bench.items, texts, run.judge, integer_judge)
+        graded = score_items(bench.items, texts, run.judge, integer_judge, run.facts)
         for item, generation in zip(graded, generations, strict=True):
             item.details.update(sample=sample, n_tokens=generation.n_tokens, truncated=generation.truncated)
             if spec.samples > 1:
@@ -179,6 +195,31 @@ def baseline_model(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageContext)
     return EvalModel(path, f"base:{reference}@{sft.base_model_revision or 'main'}")
 
 
+def fact_check(
+    cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageContext, cache: LLMCache
+) -> tuple[FactCheck | None, str | None]:
+    """The factscore kind's extractor, verifier and knowledge store (the knowledge stage's), with the store's
+    fingerprint; (None, None) when no benchmark is of that kind."""
+    if not any(spec.name == "factscore" for spec in cfg.benchmarks):
+        return None, None
+    knowledge = refs.get("knowledge")
+    if knowledge is None:
+        raise ConfigError(
+            "a factscore benchmark checks facts in the knowledge stage's store, and evaluate received no knowledge "
+            "result; run the knowledge stage (e.g. --stages knowledge,evaluate) or remove the factscore benchmark"
+        )
+    from knowrl.knowledge.stage import open_store
+
+    check = FactCheck(
+        extractor=build_extractor(cfg.extractor, cache),
+        verifier=build_verifier(cfg.verifier, cache),
+        store=open_store(knowledge, ctx),
+        top_k=cfg.verifier.top_k,
+        threshold=cfg.verifier.entailment_threshold,
+    )
+    return check, knowledge.fingerprint
+
+
 def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageContext) -> EvaluateRef:
     sft, grpo = refs["sft"], refs["grpo"]
     models = {
@@ -187,11 +228,13 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
         "grpo": EvalModel(model_dir(ctx, grpo), f"artifact:{grpo.artifact_id}"),
     }
     cache = LLMCache(ctx.warehouse)
+    facts, knowledge = fact_check(cfg, refs, ctx, cache)
     runs = []
     for spec in cfg.benchmarks:
         bench = load_benchmark(spec, ctx.paths.root / "hf-cache", cfg.seed)
         ctx.progress(f"evaluate: {bench.key} ({len(bench.items)} items)", None)
-        runs.append(BenchmarkRun(cfg, spec, bench, build_judge(cfg.judge, cache, grading_template(cfg, spec))))
+        judge = build_judge(cfg.judge, cache, grading_template(cfg, spec))
+        runs.append(BenchmarkRun(cfg, spec, bench, judge, facts, knowledge))
     results, cache_hits = evaluate_models(cfg, ctx, models, runs)
     comparison = {}
     for run in runs:
@@ -224,6 +267,7 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
             "sft": sft.fingerprint,
             "grpo": grpo.fingerprint,
             **{run.bench.key: run.bench.fingerprint for run in runs},
+            **({"knowledge": knowledge} if knowledge else {}),
         },
         metrics={"cache_hits": cache_hits},
     )

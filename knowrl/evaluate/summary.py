@@ -35,6 +35,13 @@ def effect_summary(comparison: dict[str, dict[str, Any]]) -> str:
                 f"{m['not_attempted_rate']['grpo']:.2f}, correct {m['correct_rate']['sft']:.2f} -> "
                 f"{m['correct_rate']['grpo']:.2f} ({verdict(m['incorrect_rate']['grpo-sft'])})"
             )
+        elif bench["kind"] == "factscore":
+            parts.append(
+                f"{key}: fact precision {m['precision']['sft']:.2f} -> {m['precision']['grpo']:.2f} vs SFT, supported "
+                f"facts per response {m['supported_per_response']['sft']:.1f} -> "
+                f"{m['supported_per_response']['grpo']:.1f}, abstaining {m['abstention_rate']['sft']:.2f} -> "
+                f"{m['abstention_rate']['grpo']:.2f}"
+            )
         elif bench["kind"] == "truthfulqa":
             parts.append(f"{key}: BLEU acc {m['bleu_acc']['sft']:.2f} -> {m['bleu_acc']['grpo']:.2f} vs SFT")
         else:
