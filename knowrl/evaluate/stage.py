@@ -250,7 +250,10 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
     summary = effect_summary(comparison)
     identities = {label: model.identity for label, model in models.items()}
     styles = {label: prompt_style(cfg, label) for label in models}
-    usage = usage_rows({f"judge:{run.bench.key}": run.judge for run in runs})
+    roles: dict[str, Any] = {f"judge:{run.bench.key}": run.judge for run in runs}
+    if facts is not None:  # the factscore kind's extraction and verification
+        roles.update({"extractor:factscore": facts.extractor, "verifier:factscore": facts.verifier})
+    usage = usage_rows(roles)
     report = markdown_report(comparison, identities, summary, styles, usage)
 
     def build(directory: Path) -> None:

@@ -177,3 +177,4 @@ def test_evaluate_stage_reports_factscore_with_the_knowledge_store(
     assert {"precision", "supported_per_response", "abstention_rate", "factscore"} <= set(bios["metrics"])
     assert "bios: fact precision" in ref.summary
     assert "| bios | abstention_rate |" in Path(ref.report_path).read_text()
+    assert {"extractor:factscore", "verifier:factscore"} <= {row["role"] for row in ref.usage}
