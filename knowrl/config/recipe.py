@@ -8,6 +8,7 @@ stage's config model, so a new stage's section needs no edit here. `extends: oth
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path, PurePath
 from types import UnionType
 from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
@@ -26,6 +27,24 @@ if TYPE_CHECKING:
 
 class RecipeError(ConfigError):
     """A recipe or override is invalid; the message names the file and field."""
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML as recipes mean it: PyYAML follows YAML 1.1, where `1e-3` (no dot) is a string; YAML 1.2 and every
+    trainer config's reader take it as a float. A TRL option passes through to TRL untyped, so `learning_rate: 1e-3`
+    would reach the optimizer as text and fail there, after the earlier stages ran."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """A recipe's YAML (a file or an override's value), with `1e-3` read as a number."""
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader subclass: safe
 
 
 class RecipeBase(BaseModel):
@@ -58,7 +77,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if len(parts) < 2:
         raise RecipeError(f"override {text!r} must name a section and a key, e.g. grpo.beta=0.001")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = parse_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise RecipeError(f"override {text!r}: value is not valid YAML ({exc})") from exc
     return parts, value
@@ -118,7 +137,7 @@ def _read_yaml(
     if files is not None:
         files[path.resolve()] = _mtime(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -158,3 +158,16 @@ def test_two_benchmarks_of_one_kind_need_labels() -> None:
     twice = ["evaluate.benchmarks=[{name: simpleqa, source: a.csv}, {name: simpleqa, source: b.csv}]"]
     with pytest.raises(RecipeError, match=r"benchmarks \['simpleqa'\] appear twice: give each a distinct `label`"):
         load_recipe(REPO_ROOT / "recipes" / "demo.yaml", twice)
+
+
+def test_scientific_notation_without_a_dot_is_a_number_in_files_and_overrides(tmp_path: Path) -> None:
+    # PyYAML (YAML 1.1) reads 1e-3 as a string; a TRL option passes through untyped and would reach the optimizer as
+    # text ("'<=' not supported between 'float' and 'str'" after SFT's data loading).
+    recipe_file = tmp_path / "r.yaml"
+    recipe_file.write_text(
+        (resources.recipes_dir() / "demo.yaml").read_text().replace("learning_rate: 5.0e-3", "learning_rate: 5e-3")
+    )
+    recipe = load_recipe(recipe_file, ["grpo.learning_rate=1e-4", "grpo.hub_model_id='1e5'"])
+    assert recipe.sft.option("learning_rate") == 5e-3
+    assert recipe.grpo.option("learning_rate") == 1e-4
+    assert recipe.grpo.option("hub_model_id") == "1e5"  # quoted stays text
