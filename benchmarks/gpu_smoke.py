@@ -167,7 +167,7 @@ def generation_check(model_path: Path, recipe, smoke: bool) -> dict:
     from knowrl.evaluate.config import BenchmarkSpec
     from knowrl.evaluate.generation import Generator
 
-    spec = BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "heldout.csv"))
+    spec = BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "unknown.csv"))
     bench = load_benchmark(spec, model_path)
     started = time.perf_counter()
     generations = Generator(model_path, use_vllm=False).generate(

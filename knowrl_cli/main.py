@@ -104,7 +104,7 @@ def demo(
     overrides: list[str] = typer.Option([], "--set", help="override a recipe key, e.g. --set grpo.max_steps=5"),
     live: bool | None = typer.Option(None, "--live/--no-live", help="live stage display (default: on a terminal)"),
 ) -> None:
-    """Run all six stages offline on CPU with recipes/demo.yaml, a tiny local model and the bundled demo data."""
+    """Run every stage (curate on) offline on CPU with recipes/demo.yaml, a tiny local model and the demo data."""
     console.print(
         f"[bold]knowrl demo[/bold]: recipe {DEMO_RECIPE}, outputs under {os.environ.get('KNOWRL_HOME', '.knowrl')}"
     )

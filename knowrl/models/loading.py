@@ -10,13 +10,12 @@ from pathlib import Path
 from knowrl import resources
 from knowrl.errors import InputError, disk_full_as_oserror, hub_failure_is_transient
 from knowrl.hashing import stable_hash
-from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model
+from knowrl.method.prompts import REFUSAL
+from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model, chatml
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
 # The cold start's refusal reasoning, without the made-up entity it names (see _demo_model_texts).
-REFUSAL_REASONING = (
-    "The question is about this topic. I have no reliable knowledge of this topic, so I should not guess."
-)
+REFUSAL_REASONING = "I have no reliable knowledge of this topic, so I should not guess."
 
 
 class ModelSourceError(InputError):
@@ -26,28 +25,27 @@ class ModelSourceError(InputError):
 def _demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
     """(tokenizer texts, pretraining texts) of the demo's tiny model.
 
-    Pretraining is plain text only: corpus pages and the questions about them with their answers; no chat
-    markup, no think/answer tags. Nothing about the demo's made-up entities (questions whose titles have no
-    page) reaches the tokenizer or the pretraining: the model has never seen them, exactly like the held-out
-    made-up entities it is evaluated on, so "unfamiliar entity" is the same signal in training and evaluation.
+    Pretraining is the plain text of data/pretrain.jsonl (written by scripts/make_demo_data.py from
+    demo/facts.yaml): the corpus pages and, for each fact about a real topic, trained or only known, its question
+    with its answer and its sentence, also as chat turns: like the paper's base model (an R1-distilled chat model),
+    the tiny one answers questions before the cold start, under the method's system prompt reasoning inside
+    <think> and then answering in plain text; no <answer> tags (the cold start teaches them). Nothing about the
+    made-up entities:
+    the model has never seen them, exactly like the held-out made-up entities it is evaluated on, so "unfamiliar
+    entity" is the same signal in training and evaluation. The tokenizer also sees the cold start's answers, but
+    its refusals only without the made-up entity they name.
     """
-    if not (data / "corpus.jsonl").exists():
-        raise ModelSourceError(f"{BUILTIN_TINY} trains its tokenizer on the demo data, not found under {data}")
-    pretrain, pages = [], set()
-    for line in (data / "corpus.jsonl").read_text().splitlines():
-        page = json.loads(line)
-        pages.add(page["title"].replace("_", " ").casefold())
-        pretrain.extend(p for p in page["text"].split("\n\n"))
-    known_questions = set()
-    for line in (data / "rl.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if any(t.strip().replace("_", " ").casefold() in pages for t in row["title"].split(";")):
-            pretrain.append(f"{row['question']} {row['answers']}.")
-            known_questions.add(row["question"])
+    pretrain_file = data / "pretrain.jsonl"
+    if not pretrain_file.exists():
+        raise ModelSourceError(
+            f"{BUILTIN_TINY} is pretrained on {pretrain_file}, which is missing: run scripts/make_demo_data.py"
+        )
+    rows = [json.loads(line) for line in pretrain_file.read_text().splitlines() if line.strip()]
+    pretrain = [row["text"] if "text" in row else chatml(row["messages"]) for row in rows]
     responses = [
         turn["value"]
         for row in json.loads((data / "coldstart.json").read_text())
-        if any(t["value"] in known_questions for t in row["conversations"] if t["from"] == "human")
+        if REFUSAL not in row["conversations"][-1]["value"]
         for turn in row["conversations"]
     ]
     return [*pretrain, *responses, REFUSAL_REASONING], pretrain

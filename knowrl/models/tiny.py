@@ -34,6 +34,12 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
+
+def chatml(messages: list[dict[str, str]]) -> str:
+    """A conversation as CHAT_TEMPLATE renders it (for pretraining text, so without a generation prompt)."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+
+
 EMBED_INIT_STD = 0.1
 PRETRAIN_STEPS = 300
 TINY_SHAPE = {
@@ -122,8 +128,8 @@ def pretrain(model: object, tokenizer: object, texts: list[str], steps: int = PR
     """A short causal-LM pre-training on plain text, so the demo starts from a model that knows words.
 
     Real base models are pretrained; a random one cannot learn the answer format from 50 conversations
-    with a LoRA adapter in a CPU minute. The texts carry no chat markup and no think/answer tags, so the
-    format share before SFT stays near zero.
+    with a LoRA adapter in a CPU minute. The texts carry no think/answer tags, so the format share before SFT
+    stays near zero.
     """
     import torch
 

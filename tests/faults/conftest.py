@@ -406,7 +406,8 @@ def clean_pipeline(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fix
         done = threading.Event()
         statuses: list[dict] = []
         loop = threading.Thread(target=lambda: statuses.extend(status_loop(fh, done, SMALL_TRAINING)))
-        proc = fh.start("run", "--recipe", DEMO_RECIPE, "--stages", "data,knowledge,sft,grpo", *sets(SMALL_TRAINING))
+        stages = "data,knowledge,sft,curate,grpo"
+        proc = fh.start("run", "--recipe", DEMO_RECIPE, "--stages", stages, *sets(SMALL_TRAINING))
         loop.start()
         try:
             run = fh.finish(proc, timeout=400)

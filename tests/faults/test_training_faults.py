@@ -22,7 +22,7 @@ from tests.faults.judge import endpoint_override, flaky_judge, refused_url
 
 pytestmark = pytest.mark.slow
 
-TRAINING_STAGES = ("run", "--recipe", DEMO_RECIPE, "--stages", "data,knowledge,sft,grpo")
+TRAINING_STAGES = ("run", "--recipe", DEMO_RECIPE, "--stages", "data,knowledge,sft,curate,grpo")
 
 
 def _grpo_ref(fh: FaultHome) -> dict:

@@ -38,12 +38,23 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     bundles = list((home / "artifacts" / "publish").iterdir())
     assert len(bundles) == 1 and (bundles[0] / "README.md").exists()
 
-    # KnowRL's effect in miniature: on held-out questions the model cannot know, GRPO answers wrongly less often
-    # than the cold-start SFT model and refuses more; on the questions it was trained on it keeps answering.
-    heldout, trained = _comparison()["heldout"]["metrics"], _comparison()["trained"]["metrics"]
-    assert heldout["incorrect_rate"]["grpo"] < heldout["incorrect_rate"]["sft"]
-    assert heldout["incorrect_rate"]["grpo-sft"]["ci_high"] < 0  # not noise
-    assert heldout["not_attempted_rate"]["grpo"] > heldout["not_attempted_rate"]["sft"]
+    # KnowRL's claim in miniature, on three sets (recipes/demo.yaml), graded by a stricter judge than the reward's.
+    comparison = _comparison()
+    unknown, known, trained = (comparison[name]["metrics"] for name in ("unknown", "known", "trained"))
+    refused = {name: comparison[name]["metrics"]["not_attempted_rate"] for name in ("unknown", "known")}
+    # Made-up entities nobody can know: GRPO answers wrongly less often than the cold-start SFT model, beyond noise,
+    # by refusing more.
+    assert unknown["incorrect_rate"]["grpo"] < unknown["incorrect_rate"]["sft"]
+    assert unknown["incorrect_rate"]["grpo-sft"]["ci_high"] < 0
+    assert refused["unknown"]["grpo"] > refused["unknown"]["sft"]
+    # Facts in the pretraining text but in no training set. The tiny SFT model gets none of them right (README:
+    # "The demo shows the method working"), so GRPO refusing some is not a failure of the method; what is: refusing
+    # them as often as the made-up ones (a model that refuses whatever it was not trained on), or answering them
+    # wrongly more often than SFT. The refusal gap (unknown - known) must grow.
+    gap = {model: refused["unknown"][model] - refused["known"][model] for model in ("sft", "grpo")}
+    assert gap["grpo"] > gap["sft"] and refused["known"]["grpo"] < refused["unknown"]["grpo"], gap
+    assert known["incorrect_rate"]["grpo"] <= known["incorrect_rate"]["sft"]
+    # The trained questions: kept.
     assert (
         trained["correct_rate"]["sft"] >= 0.8
         and trained["correct_rate"]["grpo"] >= trained["correct_rate"]["sft"] - 0.15

@@ -144,7 +144,7 @@ def test_unparseable_grades_count_as_not_attempted_and_are_reported() -> None:
 
 def test_prompt_suffix_reaches_the_prompt_only(tmp_path: Path) -> None:
     spec = BenchmarkSpec(
-        name="simpleqa", source=str(DEMO / "eval" / "heldout.csv"), prompt_suffix=" Let's think step by step"
+        name="simpleqa", source=str(DEMO / "eval" / "unknown.csv"), prompt_suffix=" Let's think step by step"
     )
     item = load_benchmark(spec, tmp_path).items[0]
     assert item.prompt == item.question + " Let's think step by step"
@@ -188,7 +188,7 @@ def test_evaluate_stage_compares_three_models_stores_and_reports(ctx, tiny_model
         batch_size=4,
         bootstrap_samples=100,
         benchmarks=[
-            BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "heldout.csv"), limit=4),
+            BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "unknown.csv"), limit=4),
             BenchmarkSpec(name="truthfulqa", source=str(DEMO / "eval" / "truthfulqa.csv")),
             BenchmarkSpec(name="gpqa", source=str(DEMO / "eval" / "gpqa.csv")),
             BenchmarkSpec(name="aime", source=str(DEMO / "eval" / "aime.jsonl")),
@@ -247,7 +247,7 @@ def test_sampled_runs_truncations_and_prompt_styles_are_reported(ctx, tiny_model
         batch_size=8,
         bootstrap_samples=100,
         benchmarks=[
-            BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "heldout.csv"), limit=4, max_new_tokens=3),
+            BenchmarkSpec(name="simpleqa", source=str(DEMO / "eval" / "unknown.csv"), limit=4, max_new_tokens=3),
             BenchmarkSpec(name="aime", source=str(DEMO / "eval" / "aime.jsonl"), samples=3, temperature=0.9),
         ],
     )

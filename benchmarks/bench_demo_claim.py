@@ -1,0 +1,186 @@
+"""Does the demo's claim hold beyond one lucky run? The demo's training over several seeds, and over perturbed data.
+
+Each run is the real pipeline (`knowrl run --recipe demo`) in its own KNOWRL_HOME, evaluated on the demo's three
+sets: `unknown` (made-up entities nobody can know), `known` (facts in the tiny model's pretraining text but in
+neither the RL nor the cold-start set) and `trained` (the RL set's real questions). Per set and model it reports the
+rates as mean and spread (min..max) over the runs, the refusal gap (refusal rate on unknown minus on known: a model
+that refuses what it cannot know, not what it was not taught, has a large gap and few refusals on known), and
+whether the claim held in each run:
+  1. fewer incorrect answers than the cold-start SFT model on unknown, its bootstrap interval below 0;
+  2. no more refusals than SFT on known;
+  3. trained answers kept (GRPO correct >= SFT correct - 0.15);
+  4. the refusal gap grows (what the demo's test asserts for known: the tiny SFT model answers none of them right).
+
+Variants:
+- `--seeds 0 1 2`: sft.seed and grpo.seed (the tiny base model is the same pretrained model in every run);
+- `--perturbed`: one more run with 5 rephrased RL questions appended to the RL set (the case that once moved the
+  held-out incorrect rate from 0.05 to 0.25);
+- `--reward knowrl|truthfulness|binary_rar`: the GRPO reward besides format (KnowRL's combined reward, TruthRL's
+  ternary reward, or Binary RAR's), to compare rewards on the same three sets.
+
+    .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --perturbed
+    .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --reward truthfulness
+
+The last line printed is JSON with every run's rates and the summary. Exit 1 if a run failed; the claim's outcome is
+reported, not asserted (tests/flows/test_demo_flow.py asserts it for the default run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from storage import Paths, Warehouse  # noqa: E402
+
+SETS = ("unknown", "known", "trained")
+MODELS = ("sft", "grpo")
+RATES = ("correct_rate", "incorrect_rate", "not_attempted_rate")
+REWARDS = {
+    "knowrl": "[{name: format, weight: 1.0}, {name: combined, weight: 1.0}]",
+    "truthfulness": "[{name: format, weight: 1.0}, {name: truthfulness, weight: 1.0}]",
+    "binary_rar": "[{name: format, weight: 1.0}, {name: binary_rar, weight: 1.0}]",
+}
+# Questions about trained facts, reworded: the RL set grows by rows the cold start never saw.
+REPHRASED = [
+    {"question": "Which city is the Eiffel Tower in?", "answers": "Paris", "title": "Eiffel Tower"},
+    {"question": "What is the name of Jupiter's largest moon?", "answers": "Ganymede", "title": "Jupiter"},
+    {"question": "Who found penicillin?", "answers": "Alexander Fleming", "title": "Penicillin"},
+    {"question": "In what city were The Beatles formed?", "answers": "Liverpool", "title": "The Beatles"},
+    {"question": "Where does the Amazon River rise?", "answers": "Peru", "title": "Amazon River"},
+]
+
+
+def _comparison(home: Path) -> dict:
+    with Warehouse(Paths(home).warehouse).connect() as con:
+        rows = con.execute(
+            "SELECT ref FROM stage_runs WHERE stage = 'evaluate' ORDER BY finished_at DESC LIMIT 1"
+        ).fetchall()
+    if not rows:
+        raise RuntimeError(f"no evaluate run in {home}")
+    return json.loads(rows[0][0])["comparison"]
+
+
+def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) -> dict:
+    """One demo run; the pretrained tiny base model is copied from an earlier run's home (it never changes)."""
+    if models_from is not None and (models_from / "models").is_dir():
+        shutil.copytree(models_from / "models", home / "models", dirs_exist_ok=True)
+    env = {**os.environ, "KNOWRL_HOME": str(home), "PREFECT_HOME": str(home / "prefect")}
+    command = [str(Path(sys.executable).parent / "knowrl"), "run", "--recipe", "demo", "--no-live"]
+    for override in overrides:
+        command += ["--set", override]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
+        raise RuntimeError(f"run {name} failed (exit {done.returncode}); its home is {home}")
+    comparison = _comparison(home)
+    rates = {s: {r: {m: comparison[s]["metrics"][r][m] for m in MODELS} for r in RATES} for s in SETS}
+    unknown_ci = comparison["unknown"]["metrics"]["incorrect_rate"]["grpo-sft"]
+    gap = {m: rates["unknown"]["not_attempted_rate"][m] - rates["known"]["not_attempted_rate"][m] for m in MODELS}
+    claim = {
+        "fewer_incorrect_on_unknown": rates["unknown"]["incorrect_rate"]["grpo"]
+        < rates["unknown"]["incorrect_rate"]["sft"]
+        and unknown_ci["ci_high"] < 0,
+        "no_more_refusals_on_known": rates["known"]["not_attempted_rate"]["grpo"]
+        <= rates["known"]["not_attempted_rate"]["sft"],
+        "trained_kept": rates["trained"]["correct_rate"]["grpo"] >= rates["trained"]["correct_rate"]["sft"] - 0.15,
+        # what tests/flows/test_demo_flow.py asserts for known, since the tiny SFT model answers none of them right
+        "refusal_gap_grows": gap["grpo"] > gap["sft"],
+    }
+    result = {"name": name, "seconds": round(seconds, 1), "rates": rates, "refusal_gap": gap, "claim": claim}
+    result["unknown_incorrect_diff_ci"] = [unknown_ci["ci_low"], unknown_ci["ci_high"]]
+    print(
+        f"{name:<14} {seconds:5.0f}s  "
+        + "  ".join(
+            f"{s}: inc {rates[s]['incorrect_rate']['sft']:.2f}->{rates[s]['incorrect_rate']['grpo']:.2f} "
+            f"ref {rates[s]['not_attempted_rate']['sft']:.2f}->{rates[s]['not_attempted_rate']['grpo']:.2f} "
+            f"cor {rates[s]['correct_rate']['sft']:.2f}->{rates[s]['correct_rate']['grpo']:.2f}"
+            for s in SETS
+        )
+        + f"  gap sft {gap['sft']:+.2f} grpo {gap['grpo']:+.2f}  "
+        + " ".join(f"{part}={held}" for part, held in claim.items()),
+        flush=True,
+    )
+    return result
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": round(statistics.fmean(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Per set, rate and model: mean and min..max over the runs; the refusal gap likewise; claims held."""
+    summary: dict = {
+        s: {r: {m: _spread([run["rates"][s][r][m] for run in runs]) for m in MODELS} for r in RATES} for s in SETS
+    }
+    summary["refusal_gap"] = {m: _spread([run["refusal_gap"][m] for run in runs]) for m in MODELS}
+    summary["claim_held"] = {
+        part: f"{sum(run['claim'][part] for run in runs)}/{len(runs)}" for part in runs[0]["claim"]
+    }
+    return summary
+
+
+def _perturbed_rl(directory: Path) -> Path:
+    source = ROOT / "demo" / "data" / "rl.jsonl"
+    target = directory / "rl-perturbed.jsonl"
+    target.write_text(source.read_text() + "".join(json.dumps(row) + "\n" for row in REPHRASED))
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--perturbed", action="store_true", help="also run seed 0 on the RL set + 5 rephrased rows")
+    parser.add_argument("--reward", choices=sorted(REWARDS), default="knowrl")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra recipe override")
+    parser.add_argument("--keep", type=Path, help="keep the runs' homes under this directory")
+    args = parser.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="knowrl-demo-claim-"))
+    root.mkdir(parents=True, exist_ok=True)
+    base = [*args.overrides]
+    if args.reward != "knowrl":
+        base.append(f"grpo.rewards={REWARDS[args.reward]}")
+    plan = [(f"{args.reward}-seed{s}", [f"sft.seed={s}", f"grpo.seed={s}", *base]) for s in args.seeds]
+    if args.perturbed:
+        plan.append((f"{args.reward}-perturbed", [f"data.rl_source={_perturbed_rl(root)}", *base]))
+    runs, first = [], None
+    try:
+        for name, overrides in plan:
+            home = root / name
+            runs.append(_run(name, home, overrides, first))
+            first = first or home
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    summary = summarise(runs)
+    for s in SETS:
+        cells = "  ".join(
+            f"{r.removesuffix('_rate')} "
+            + " / ".join(
+                f"{m} {summary[s][r][m]['mean']:.2f} [{summary[s][r][m]['min']:.2f}..{summary[s][r][m]['max']:.2f}]"
+                for m in MODELS
+            )
+            for r in RATES
+        )
+        print(f"{s:<8} {cells}")
+    gap = summary["refusal_gap"]
+    print(f"refusal gap (unknown - known): sft {gap['sft']['mean']:+.2f}, grpo {gap['grpo']['mean']:+.2f}")
+    print("claim held: " + ", ".join(f"{part} {held}" for part, held in summary["claim_held"].items()))
+    print(json.dumps({"reward": args.reward, "runs": runs, "summary": summary}))
+
+
+if __name__ == "__main__":
+    main()
