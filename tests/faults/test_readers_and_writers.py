@@ -24,7 +24,7 @@ def test_status_loop_beside_a_training_run(clean_pipeline: dict, record) -> None
     assert run.returncode == 0, run.stderr[-3000:]
     assert len(statuses) >= 3, "the status loop hardly ran: the probe proves nothing"
     assert not bad, bad[:3]
-    assert clean_pipeline["stage_runs"] == {"data": 1, "knowledge": 1, "sft": 1, "grpo": 1}
+    assert clean_pipeline["stage_runs"] == {"data": 1, "knowledge": 1, "sft": 1, "curate": 1, "grpo": 1}
 
 
 def test_two_runs_started_together_on_one_fresh_home(

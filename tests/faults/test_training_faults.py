@@ -66,7 +66,7 @@ def test_kill9_in_grpo_after_a_checkpoint_then_rerun_resumes(
     )
     assert resumed == "checkpoint-1"
     assert counts == clean_pipeline["counts"], differences(counts, clean_pipeline["counts"])
-    assert stage_runs == {"data": 1, "knowledge": 1, "sft": 1, "grpo": 1}
+    assert stage_runs == {"data": 1, "knowledge": 1, "sft": 1, "curate": 1, "grpo": 1}
     assert not left and not orphan_servers(fault_home.root / "prefect")
     assert fault_home.debris() == []
 
