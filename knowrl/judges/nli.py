@@ -47,6 +47,11 @@ class NLIVerifier(PairwiseVerifier):
         return f"NLI model {self.name}"
 
     def _forward(self, pairs: list[list[str]]) -> list[str | None]:
+        return self.class_probabilities(pairs, self.entail, self.stats)
+
+    def class_probabilities(self, pairs: list[list[str]], index: int, stats: CallStats) -> list[str | None]:
+        """P(class `index`) of each (premise, hypothesis) pair, in batches (as text, the cache's reply format); one
+        call counted in `stats` per batch. The entailment check and binary_rar's contradiction check both read it."""
         probs: list[str | None] = []
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs[start : start + self.batch_size]
@@ -60,8 +65,8 @@ class NLIVerifier(PairwiseVerifier):
             ).to(self.model.device)
             with self._torch.inference_mode():
                 logits = self.model(**enc).logits
-            probs.extend(repr(p) for p in logits.float().softmax(-1)[:, self.entail].tolist())
-            self.stats.calls += 1
+            probs.extend(repr(p) for p in logits.float().softmax(-1)[:, index].tolist())
+            stats.calls += 1
         return probs
 
     def score_pairs(self, pairs: list[tuple[str, str]]) -> list[float | None]:

@@ -40,25 +40,7 @@ class NLIContradiction:
         self.stats = CallStats()
 
     def _forward(self, pairs: list[list[str]]) -> list[str | None]:
-        from knowrl.judges.nli import NLI_MAX_LENGTH
-
-        v = self.verifier
-        probs: list[str | None] = []
-        for start in range(0, len(pairs), v.batch_size):
-            chunk = pairs[start : start + v.batch_size]
-            enc = v.tokenizer(
-                [premise for premise, _ in chunk],
-                [fact for _, fact in chunk],
-                truncation=True,
-                padding=True,
-                max_length=min(NLI_MAX_LENGTH, v.tokenizer.model_max_length),
-                return_tensors="pt",
-            ).to(v.model.device)
-            with v._torch.inference_mode():
-                logits = v.model(**enc).logits
-            probs.extend(repr(p) for p in logits.float().softmax(-1)[:, self.index].tolist())
-            self.stats.calls += 1
-        return probs
+        return self.verifier.class_probabilities(pairs, self.index, self.stats)
 
     def __call__(self, pairs: list[tuple[str, str]]) -> list[float | None]:
         from knowrl.transport.cache import cached_many
