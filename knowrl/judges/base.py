@@ -7,6 +7,7 @@ then yields None for that completion and training goes on.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,7 +39,12 @@ class Judge(Protocol):
 class FactExtractor(Protocol):
     stats: CallStats
 
-    def extract_many(self, texts: list[str]) -> list[list[str] | None]: ...
+    def extract_many(
+        self, texts: list[str], on_facts: Callable[[int, list[str] | None], None] | None = None
+    ) -> list[list[str] | None]:
+        """Facts of each text (None where extraction failed); `on_facts(index, facts)` as each text's are known, so
+        a caller can check the first texts' facts while the others are still extracted."""
+        ...
 
 
 class FactVerifier(Protocol):

@@ -4,6 +4,7 @@ carries, caches and counts the calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from knowrl.judges.base import Grade, JudgeItem
@@ -22,7 +23,9 @@ from knowrl.transport.stats import CallStats
 class ChatTransport(Protocol):
     stats: CallStats
 
-    def complete_many(self, conversations: list[list[dict[str, str]]]) -> list[str | None]: ...
+    def complete_many(
+        self, conversations: list[list[dict[str, str]]], on_reply: Callable[[int, str | None], None] | None = None
+    ) -> list[str | None]: ...
 
     def describe(self) -> str: ...
 
@@ -53,9 +56,18 @@ class LLMExtractor:
     def describe(self) -> str:
         return self.transport.describe()
 
-    def extract_many(self, texts: list[str]) -> list[list[str] | None]:
-        replies = self.transport.complete_many([extract_messages(t, self.template) for t in texts])
-        return [parse_facts(r, self.max_facts) for r in replies]
+    def extract_many(
+        self, texts: list[str], on_facts: Callable[[int, list[str] | None], None] | None = None
+    ) -> list[list[str] | None]:
+        parsed: dict[int, list[str] | None] = {}
+
+        def arrived(index: int, reply: str | None) -> None:  # on the transport's thread, as each reply comes in
+            parsed[index] = parse_facts(reply, self.max_facts)
+            if on_facts is not None:
+                on_facts(index, parsed[index])
+
+        replies = self.transport.complete_many([extract_messages(t, self.template) for t in texts], arrived)
+        return [parsed[i] if i in parsed else parse_facts(r, self.max_facts) for i, r in enumerate(replies)]
 
 
 class LLMVerifier:

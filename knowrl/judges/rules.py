@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from knowrl.config.backends import ExtractorConfig, JudgeConfig, VerifierConfig
 from knowrl.judges.answers import is_refusal, matches_gold, normalize_answer, numbers_in
@@ -121,9 +122,15 @@ class RulesExtractor:
         unique = [f for f in facts if not (f.lower() in seen or seen.add(f.lower()))]
         return unique[: self.max_facts] if self.max_facts else unique
 
-    def extract_many(self, texts: list[str]) -> list[list[str] | None]:
+    def extract_many(
+        self, texts: list[str], on_facts: Callable[[int, list[str] | None], None] | None = None
+    ) -> list[list[str] | None]:
         self.stats.calls += len(texts)
-        return [self.extract(t) for t in texts]
+        facts: list[list[str] | None] = [self.extract(t) for t in texts]
+        if on_facts is not None:
+            for index, found in enumerate(facts):
+                on_facts(index, found)
+        return facts
 
 
 def content_words(text: str) -> set[str]:

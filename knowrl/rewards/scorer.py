@@ -3,11 +3,13 @@
 TRL calls each reward function in turn with the same completions; the scorer memoises each completion's
 parts so format, correctness, factuality and combined share one set of calls. Everything the authors do
 one completion (or one pair) at a time is batched here across the whole GRPO step: one judge batch, one
-extraction batch, one retrieval batch, and verification in waves of batched NLI forwards.
+extraction batch, and retrieval and verification (in waves of batched NLI forwards) of the facts of whatever
+extraction replies have arrived, while the others are still awaited.
 """
 
 from __future__ import annotations
 
+import queue
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -149,8 +151,9 @@ class RewardScorer:
         def wanted(part: RewardParts) -> bool:
             return part.factuality is None
 
-        # Replies and verdicts reach the warehouse cache in one write when the batch is scored, not one per call.
-        with deferred_writes(_caches(self.judge, self.extractor, self.verifier)):
+        # Replies and verdicts reach the warehouse cache in one write per step, not one per call, committed by a
+        # writer thread while training goes on (knowrl/transport/cache.py; the GRPO stage flushes it at the end).
+        with deferred_writes(_caches(self.judge, self.extractor, self.verifier), in_background=True):
             if factuality_for == "all":
                 # Grading and fact checking are independent here: overlap their endpoint waits.
                 with ThreadPoolExecutor(max_workers=1) as pool:
@@ -192,17 +195,56 @@ class RewardScorer:
             self._record_outcomes("judge", self.judge, [grade is None for grade in grades])
 
     def _factuality(self, batch: list[RewardParts], questions: list[Question]) -> None:
+        """Facts, their support and the factuality of each completion. Extraction replies are checked as they
+        arrive: while the endpoint answers the later ones, the facts of the first ones are retrieved and verified.
+        Each check takes whatever arrived since the last one began, so a slow check makes the next one bigger, not
+        more frequent (each verifier batch reads the warehouse cache once)."""
         if not batch:
             return
         # Reasoning with no text has no facts: no extraction call (the authors' extractor answers NON_FACTUAL).
         with_text = [i for i, p in enumerate(batch) if p.view.fact_text]
-        replies = self.extractor.extract_many([batch[i].view.fact_text for i in with_text])
-        extracted = dict(zip(with_text, replies, strict=True))
+        self._check_facts([(i, []) for i, p in enumerate(batch) if not p.view.fact_text], batch, questions)
+        if not with_text:
+            return
+        arrived: queue.SimpleQueue[tuple[int, list[str] | None] | None] = queue.SimpleQueue()
+
+        def extract() -> list[list[str] | None]:
+            try:
+                return self.extractor.extract_many(
+                    [batch[i].view.fact_text for i in with_text], lambda j, facts: arrived.put((with_text[j], facts))
+                )
+            finally:
+                arrived.put(None)  # the end, also when extraction raised
+
+        checked: set[int] = set()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            extracting = pool.submit(extract)
+            ended = False
+            while not ended:
+                chunk = [arrived.get()]
+                while not arrived.empty():
+                    chunk.append(arrived.get())
+                ended = chunk[-1] is None  # the end marker is the last thing put
+                items = [item for item in chunk if item is not None and item[0] not in checked]
+                checked.update(i for i, _ in items)
+                self._check_facts(items, batch, questions)
+            replies = extracting.result()  # raises what extraction raised
+        # An extractor that reports nothing as it goes: its facts are checked from what it returned.
+        rest = [(i, facts) for i, facts in zip(with_text, replies, strict=True) if i not in checked]
+        self._check_facts(rest, batch, questions)
         if replies:
             self._record_outcomes("extractor", self.extractor, [reply is None for reply in replies])
+
+    def _check_facts(
+        self, items: list[tuple[int, list[str] | None]], batch: list[RewardParts], questions: list[Question]
+    ) -> None:
+        """Retrieve and verify the facts of these completions (index in the batch, facts or None where extraction
+        failed) in one batch, and score each."""
+        if not items:
+            return
         queries, query_facts, scopes, owners = [], [], [], []
-        for i, part in enumerate(batch):
-            facts = extracted.get(i, [])
+        for i, facts in items:
+            part = batch[i]
             if facts is None:  # extraction failed after retries: factuality 0, as the authors' code gives
                 part.facts, part.fact_check_failed = [], True
                 continue
@@ -223,7 +265,8 @@ class RewardScorer:
         per_item: dict[int, list[float | None]] = {}
         for owner, value in zip(owners, values, strict=True):
             per_item.setdefault(owner, []).append(value)
-        for i, part in enumerate(batch):
+        for i, _ in items:
+            part = batch[i]
             if part.fact_check_failed:
                 part.supported, part.factuality = [], 0.0
                 continue

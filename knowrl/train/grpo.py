@@ -29,6 +29,7 @@ from knowrl.train.report import stopped_report
 from knowrl.train.result import GRPORef, HealthStop, SFTRef
 from knowrl.train.runs import TrainingRun, load_tokenizer, run_trainer, start_run
 from knowrl.train.settings import build_trl_config, hardware_adjustments, is_main_rank, lora_config
+from knowrl.transport.cache import writes_flushed
 from storage.datasets import DatasetTables
 from storage.llm_cache import LLMCache
 from storage.llm_usage import LLMUsage
@@ -164,7 +165,8 @@ def run_grpo_stage(
     def keep_model() -> bool:  # a run stopped by a health limit that fails the stage needs no final adapter
         return health_cb.trip is None or cfg.health.on_trip == "warn"
 
-    result, train_s = run_trainer(trainer, resume, log_cb, save_model=keep_model)
+    with writes_flushed():  # the last steps' cached replies, which the scorer writes in the background
+        result, train_s = run_trainer(trainer, resume, log_cb, save_model=keep_model)
     stopped = _stopped(health_cb, run, cfg, ctx)
     if not trainer.accelerator.is_main_process:
         return None  # rank 0 saves the artifact and returns the reference

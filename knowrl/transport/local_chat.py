@@ -3,6 +3,8 @@ conversation like an endpoint's replies (`complete_many`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from knowrl.models.generation import chat_prompts, generate_batched, load_causal_lm
 from knowrl.transport.cache import cached_many
 from knowrl.transport.stats import CallStats
@@ -31,5 +33,12 @@ class LocalChatModel:
         generations = generate_batched(self.model, self.tokenizer, prompts, self.max_new_tokens, self.batch_size)
         return [g.text for g in generations]
 
-    def complete_many(self, conversations: list[list[dict[str, str]]]) -> list[str | None]:
-        return cached_many(self.cache, self.backend, self.name, conversations, self._generate, self.stats)
+    def complete_many(
+        self, conversations: list[list[dict[str, str]]], on_reply: Callable[[int, str | None], None] | None = None
+    ) -> list[str | None]:
+        """Replies in order; `on_reply(index, reply)` for each once the batch is generated."""
+        replies = cached_many(self.cache, self.backend, self.name, conversations, self._generate, self.stats)
+        if on_reply is not None:
+            for index, reply in enumerate(replies):
+                on_reply(index, reply)
+        return replies

@@ -189,7 +189,7 @@ class FailingExtractor:
     def __init__(self) -> None:
         self.stats = CallStats()
 
-    def extract_many(self, texts):
+    def extract_many(self, texts, on_facts=None):
         return [None] * len(texts)
 
 
@@ -200,3 +200,49 @@ def test_failed_fact_extraction_scores_factuality_zero(scorer) -> None:
     rewards = functions["combined"](prompts=["q"] * 4, completions=[GOOD, WRONG, REFUSE, BROKEN], **COLUMNS)
     assert rewards == [2.0, -1.0, 1.0, -1.0]  # incorrect answers get -1 + 0, as the authors' code gives
     assert log.rows[-1]["fact_check_failures"] == 2
+
+
+class FirstHalfThenWaitExtractor:
+    """Reports the facts of the first half of the texts, then waits (up to 10 s) until the verifier has been asked
+    about some before it reports the rest: a scorer that checks facts only once extraction has ended never asks."""
+
+    def __init__(self, inner, asked) -> None:
+        self.inner, self.asked, self.overlapped = inner, asked, None
+        self.stats = CallStats()
+
+    def extract_many(self, texts, on_facts=None):
+        facts = self.inner.extract_many(texts)
+        half = len(texts) // 2
+        for i in range(half):
+            on_facts(i, facts[i])
+        self.overlapped = self.asked.wait(10)
+        for i in range(half, len(texts)):
+            on_facts(i, facts[i])
+        return facts
+
+
+class SignallingVerifier:
+    def __init__(self, inner, asked) -> None:
+        self.inner, self.asked, self.stats = inner, asked, inner.stats
+
+    def entailment_many(self, pairs):
+        if pairs:
+            self.asked.set()
+        return self.inner.entailment_many(pairs)
+
+
+def test_facts_are_checked_while_later_extractions_are_awaited(scorer) -> None:
+    import threading
+
+    asked = threading.Event()
+    extractor = FirstHalfThenWaitExtractor(scorer.extractor, asked)
+    streaming = RewardScorer(scorer.judge, extractor, SignallingVerifier(scorer.verifier, asked), scorer.store)
+    texts = [GOOD, WRONG, REFUSE, GOOD.replace("1928", "1929"), WRONG.replace("Fleming.", "Fleming in London.")]
+    questions = [_question()] * len(texts)
+    parts = streaming.parts(texts, questions, factuality_for="all")
+    assert extractor.overlapped is True
+    plain = RewardScorer(scorer.judge, scorer.extractor, scorer.verifier, scorer.store).parts(texts, questions)
+    assert [(p.facts, p.supported, p.factuality) for p in parts] == [
+        (p.facts, p.supported, p.factuality) for p in plain
+    ]
+    assert all(p.factuality is not None for p in parts) and parts[1].n_supported == 1

@@ -6,6 +6,7 @@ that only opens when the requests are in flight together."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import pytest
@@ -160,3 +161,41 @@ def test_one_token_bucket_per_endpoint_in_a_process() -> None:
         other = ChatClient(_cfg(server, model="another-model", tokens_per_minute=600), max_tokens=8)
         assert judge.limiter is extractor.limiter and judge.limiter.tokens_per_minute == 600
         assert other.limiter is not judge.limiter
+
+
+def test_replies_are_reported_as_they_arrive() -> None:
+    # The slow request is answered only once the fast one's reply has been reported (or after 10 s): a client that
+    # reports replies only when the whole batch is done makes it wait the 10 s and fails the assertion.
+    reported = threading.Event()
+
+    def responder(messages: list[dict[str, str]]) -> str:
+        if "slow" in messages[-1]["content"]:
+            return "in time" if reported.wait(10) else "too late"
+        return "fast"
+
+    seen: list[tuple[int, str | None]] = []
+
+    def on_reply(index: int, reply: str | None) -> None:
+        seen.append((index, reply))
+        reported.set()
+
+    with ScriptedOpenAIServer(Script(responder)) as server:
+        client = ChatClient(_cfg(server, concurrency=2))
+        conversations = [[{"role": "user", "content": "slow"}], [{"role": "user", "content": "fast"}]]
+        assert client.complete_many(conversations, on_reply) == ["in time", "fast"]
+    assert seen == [(1, "fast"), (0, "in time")]
+
+
+def test_the_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The endpoint's host does not resolve: only a client that sends through HTTP_PROXY (the scripted server, which
+    # answers any path) gets a reply; NO_PROXY naming the host makes it connect directly, and fail.
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with ScriptedOpenAIServer(Script(knowrl_responder)) as server:
+        monkeypatch.setenv("HTTP_PROXY", server.base_url.rsplit("/v1", 1)[0])
+        cfg = _cfg(server, base_url="http://judge.invalid/v1", max_retries=0)
+        assert ChatClient(cfg).complete_many(_convs(1)) != [None]
+        assert server.stats.requests == 1
+        monkeypatch.setenv("NO_PROXY", "judge.invalid")
+        assert ChatClient(cfg).complete_many(_convs(1)) == [None]
+        assert server.stats.requests == 1
