@@ -19,12 +19,13 @@ the figures measure our client path (s3fs multipart settings, hashing, the commi
 
 3. Storage operations only (`replay_remote_over_local`): the storage operations a demo run performs, with the
    demo's sizes (counted from a demo run's KNOWRL_HOME: artifacts of 15-30 files, 20 KB to 6.5 MB; 65 + 53 data
-   rows; 15 pages and 46 passages; ~1.9k training-log rows; 255 evaluation items), stage by stage, each stage as a
-   fresh worker (new store objects, new attach; in the remote profile an empty cache, so inputs are downloaded as on
-   a machine that did not produce them), under both profiles. It isolates what the profile costs: a real stage adds
-   its compute (seconds to hours) to both sides, which part 2 includes.
+   rows; 15 pages and 46 passages; 89 curated questions; ~1.9k training-log rows; 255 evaluation items), stage by
+   stage, each stage as a fresh worker (new store objects, new attach; in the remote profile an empty cache, so
+   inputs are downloaded as on a machine that did not produce them), under both profiles. It isolates what the
+   profile costs: a real stage adds its compute (seconds to hours) to both sides, which part 2 includes.
 
-Usage: `python benchmarks/bench_storage.py [--size-mb 500] [--repeats 1] [--no-demo] [--demo-set k=v ...]`.
+Usage: `python benchmarks/bench_storage.py [--size-mb 500] [--repeats 1] [--no-demo] [--demo-set k=v ...]`;
+`--smoke` (CI): an 8 MB artifact and the replay, no demo runs, in seconds.
 The last printed line is one JSON object.
 """
 
@@ -46,7 +47,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from knowrl.registry import REGISTRY  # noqa: E402
 from storage import Paths, StorageProfile, open_artifacts, open_warehouse  # noqa: E402
+from storage.curation import CurationTables  # noqa: E402
 from storage.datasets import DatasetTables, LoadRecord  # noqa: E402
 from storage.evaluations import EvalTables  # noqa: E402
 from storage.knowledge import KnowledgeTables  # noqa: E402
@@ -58,6 +61,7 @@ from storage.training_logs import TrainingLogs  # noqa: E402
 from tests.support.storage_services import services  # noqa: E402
 
 MB = 2**20
+STAGE_ORDER = REGISTRY.names  # the pipeline's stages in run order (knowrl/registry.py)
 
 
 def _files(prefix: str, n: int, total_bytes: int) -> Callable[[Path], None]:
@@ -135,7 +139,8 @@ def _rows(n: int, **extra: Any) -> list[dict[str, Any]]:
 
 
 class DemoReplay:
-    """The storage side of the demo's six stages; each `stage_*` runs as a fresh worker would."""
+    """The storage side of the demo's stages (one method per stage of the registry, in its order); each runs as a
+    fresh worker would."""
 
     def __init__(self, profile: StorageProfile, home: Path) -> None:
         self.profile = profile
@@ -202,12 +207,30 @@ class DemoReplay:
     def sft(self) -> None:
         self._train("sft", int(6.5 * MB), [])
 
+    def curate(self) -> None:
+        """The SFT model's samples of the 89 RL questions, graded: one row per question, and the report artifact."""
+        warehouse, store = self._fresh()
+        store.open(self.refs["sft"], stage="sft")
+        DatasetTables(warehouse).rl_rows("fp-rl")
+        tables = CurationTables(warehouse)
+        tables.questions("k-curate")  # a policy change re-reads the stored samples
+        rows = [
+            {"row_id": f"r{i}", "question": "q?", "samples": 4, "correct": 4, "refused": 0, "pass_rate": 1.0,
+             "refusal_rate": 0.0, "agreement": 1.0, "bucket": "always_correct", "answers": ["a"] * 4}
+            for i in range(89)
+        ]  # fmt: skip
+        tables.store("k-curate", self.refs["sft"], "fp-rl", rows)
+        report = store.write("curate", _files("curate", 6, 40 * 1024))
+        self.refs["curate"] = report.artifact_id
+        StageRuns(warehouse).record("curate", "k-curate", "c", {"artifact_id": report.artifact_id})
+
     def grpo(self) -> None:
         self._train(
             "grpo",
             5 * MB,
             [
                 ("sft", self.refs["sft"]),
+                ("curate", self.refs["curate"]),
                 ("knowledge", self.refs["knowledge"]),
                 ("knowledge-segment", self.refs["segment"]),
             ],
@@ -240,7 +263,7 @@ class DemoReplay:
 
     def run(self) -> dict[str, float]:
         timings = {}
-        for stage in ("data", "knowledge", "sft", "grpo", "evaluate", "publish"):
+        for stage in STAGE_ORDER:
             started = time.perf_counter()
             getattr(self, stage)()
             timings[stage] = time.perf_counter() - started
@@ -272,7 +295,6 @@ def stage_overhead(local: StorageProfile, remote: StorageProfile, work: Path, re
 
 
 PROFILE_VARIABLES = ("KNOWRL_ARTIFACTS_URL", "KNOWRL_WAREHOUSE_URL", "KNOWRL_LAKE_DATA_URL")
-STAGE_ORDER = ("data", "knowledge", "sft", "grpo", "evaluate", "publish")
 FINISHED = """
 import json, sys
 from storage import Paths, open_warehouse
@@ -332,7 +354,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="replays of the demo per profile (best time kept)")
     parser.add_argument("--no-demo", action="store_true", help="skip the real demo under both profiles")
     parser.add_argument("--demo-set", action="append", default=[], help="a recipe override for the demo runs")
+    parser.add_argument("--smoke", action="store_true", help="seconds: an 8 MB artifact, no demo runs (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.size_mb, args.no_demo, args.repeats = 8, True, 1
     work = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     try:
         with services(work) as (s3, postgres):

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from knowrl.registry import REGISTRY
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -72,3 +74,19 @@ def test_training_overhead_benchmark_smoke_runs_both_stages() -> None:
     for stage in ("sft", "grpo"):
         assert {"plain_step_s", "stage_step_s", "overhead_ratio", "steps"} <= set(figures[stage])
         assert figures[stage]["plain_step_s"] > 0 and figures[stage]["stage_step_s"] > 0
+
+
+@pytest.mark.slow
+def test_cached_rerun_benchmark_smoke_finds_every_stage_cached() -> None:
+    # The script itself exits 1 unless the rerun, `knowrl status` and the flow find every stage cached.
+    figures = run_benchmark("bench_cached_rerun.py", "--smoke", timeout=900)
+    assert figures["stages_cached"] == len(REGISTRY)
+    assert 0 < figures["cached_s"] < figures["first_s"] and figures["cached_ratio"] < 1
+
+
+def test_storage_benchmark_smoke_replays_every_stage_under_both_profiles() -> None:
+    figures = run_benchmark("bench_storage.py", "--smoke")
+    assert figures["size_mb"] == 8 and figures["upload_mb_s"] > 0 and figures["download_mb_s"] > 0
+    assert list(figures["replay_stages"]) == list(REGISTRY.names)
+    for row in figures["replay_stages"].values():
+        assert row["local_s"] > 0 and row["remote_s"] > 0
