@@ -20,6 +20,7 @@ Variants:
 
     .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --perturbed
     .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --reward truthfulness
+    .venv/bin/python benchmarks/bench_demo_claim.py --smoke --perturbed   # CI: 2 short runs
 
 The last line printed is JSON with every run's rates and the summary. Exit 1 if a run failed; the claim's outcome is
 reported, not asserted (tests/flows/test_demo_flow.py asserts it for the default run).
@@ -51,6 +52,8 @@ REWARDS = {
     "truthfulness": "[{name: format, weight: 1.0}, {name: truthfulness, weight: 1.0}]",
     "binary_rar": "[{name: format, weight: 1.0}, {name: binary_rar, weight: 1.0}]",
 }
+# The smoke size: the path runs (the claims are reported, and short training does not make them hold).
+SMOKE = ["sft.max_steps=10", "grpo.max_steps=2", "grpo.per_device_train_batch_size=8", "curate.k=2"]
 # Questions about trained facts, reworded: the RL set grows by rows the cold start never saw.
 REPHRASED = [
     {"question": "Which city is the Eiffel Tower in?", "answers": "Paris", "title": "Eiffel Tower"},
@@ -146,7 +149,10 @@ def main() -> None:
     parser.add_argument("--reward", choices=sorted(REWARDS), default="knowrl")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra recipe override")
     parser.add_argument("--keep", type=Path, help="keep the runs' homes under this directory")
+    parser.add_argument("--smoke", action="store_true", help=f"one seed with {' '.join(SMOKE)} (CI: the path runs)")
     args = parser.parse_args()
+    if args.smoke:
+        args.seeds, args.overrides = args.seeds[:1], [*SMOKE, *args.overrides]
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="knowrl-demo-claim-"))
     root.mkdir(parents=True, exist_ok=True)

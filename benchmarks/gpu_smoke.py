@@ -84,9 +84,15 @@ def endpoints(base_url: str, nli: Path) -> list[str]:
 
 
 def run(spec_name: str, recipe, refs: dict, ctx: StageContext):
+    """One stage as the flow runs it: a stage the recipe turns off (curate in the paper recipes) gives its off
+    result without running."""
     spec = REGISTRY[spec_name]
+    config = recipe.stage_config(spec_name)
+    off = spec.call("off", config) if spec.off else None
+    if off is not None:
+        return off
     upstream = {name: refs[name] for name in spec.upstream_stages}
-    return spec.call("run", recipe.stage_config(spec_name), upstream, ctx)
+    return spec.call("run", config, upstream, ctx)
 
 
 def timed_training(stage: str, recipe, refs: dict, ctx: StageContext, gpu: bool) -> tuple[object, dict]:
@@ -133,6 +139,8 @@ def main() -> None:
             refs["data"] = run("data", recipe, refs, ctx)
             refs["knowledge"] = run("knowledge", recipe, refs, ctx)
             refs["sft"], sft_figures = timed_training("sft", recipe, refs, ctx, gpu)
+            refs["curate"] = run("curate", recipe, refs, ctx)
+            figures["curate_enabled"] = refs["curate"].enabled
             refs["grpo"], grpo_figures = timed_training("grpo", recipe, refs, ctx, gpu)
             figures |= sft_figures | grpo_figures
             figures["sft_chat_template"] = refs["sft"].metrics["chat_template"]["chat_template"]

@@ -90,3 +90,26 @@ def test_storage_benchmark_smoke_replays_every_stage_under_both_profiles() -> No
     assert list(figures["replay_stages"]) == list(REGISTRY.names)
     for row in figures["replay_stages"].values():
         assert row["local_s"] > 0 and row["remote_s"] > 0
+
+
+def test_gpu_smoke_script_runs_its_path_on_cpu() -> None:
+    figures = run_benchmark("gpu_smoke.py", "--smoke")
+    assert figures["device"] == "cpu" and figures["curate_enabled"] is False  # off in the paper recipe
+    assert figures["sft_steps"] == 2 and figures["grpo_steps"] == 1 and figures["judge_requests"] > 0
+    assert figures["sft_chat_template"] == "chatml" and figures["grpo_prompt_style"] == "user_prefill"
+    assert figures["nli_forwards"] > 0 and figures["eval_generations"] == 20
+
+
+@pytest.mark.slow
+def test_demo_claim_benchmark_smoke_reports_every_set_per_run() -> None:
+    figures = run_benchmark("bench_demo_claim.py", "--smoke", "--perturbed", timeout=900)
+    assert [run["name"] for run in figures["runs"]] == ["knowrl-seed0", "knowrl-perturbed"]
+    for run in figures["runs"]:
+        assert set(run["rates"]) == {"unknown", "known", "trained"}
+        assert set(run["claim"]) == {
+            "fewer_incorrect_on_unknown",
+            "no_more_refusals_on_known",
+            "trained_kept",
+            "refusal_gap_grows",
+        }
+    assert figures["summary"]["claim_held"]["trained_kept"].endswith("/2")
