@@ -36,6 +36,7 @@ log = logging.getLogger("knowrl.storage")
 T = TypeVar("T")
 
 _LOCKED = re.compile(r"could not set lock|conflicting lock", re.IGNORECASE)
+_SERIALIZATION_FAILURE = re.compile(r"could not serialize access due to (concurrent update|read/write dep)", re.I)
 _DISK_FULL = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
 _HOLDER = re.compile(r"\(PID (\d+)\)")
 _BACKOFF_FIRST_S = 0.05
@@ -74,8 +75,12 @@ class WarehouseVersionError(WarehouseError):
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """Whether `exc` is a transaction conflict that a retry of the whole transaction can resolve."""
-    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+    """Whether `exc` is a transaction conflict that a retry of the whole transaction can resolve: DuckDB's own, or
+    PostgreSQL's serialization failure (SQLSTATE 40001) that a DuckLake catalog on PostgreSQL reports through
+    DuckDB's generic error (two processes migrating the lake at once: one's `set_option` loses)."""
+    if isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower():
+        return True
+    return isinstance(exc, duckdb.Error) and _SERIALIZATION_FAILURE.search(str(exc)) is not None
 
 
 def backoff_delays(first: float = _BACKOFF_FIRST_S, cap: float = _BACKOFF_MAX_S) -> Iterator[float]:

@@ -38,6 +38,15 @@ def _generation(entry: dict[str, Any]) -> str:
     return f"{entry['items']} items{configs}; {how}; up to {g.get('max_new_tokens', '?')} new tokens"
 
 
+def training_caveat(grpo: Any) -> str:
+    """What a reader must know before the GRPO model's figures: that a `grpo.health` limit stopped its training
+    (on_trip `warn` keeps the stopped model; publish refuses it unless forced). Empty for a run that finished."""
+    stopped = getattr(grpo, "stopped", None)
+    if stopped is None:
+        return ""
+    return f"the GRPO model is from a run that {stopped.line().removeprefix('grpo ')} (grpo.health.on_trip=warn). "
+
+
 def markdown_report(
     comparison: dict[str, dict[str, Any]],
     models: dict[str, str],

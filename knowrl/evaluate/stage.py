@@ -19,7 +19,7 @@ from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.factscore import FactCheck
 from knowrl.evaluate.generation import Generator
 from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values, sample_runs
-from knowrl.evaluate.report import grade_chart, markdown_report
+from knowrl.evaluate.report import grade_chart, markdown_report, training_caveat
 from knowrl.evaluate.result import EvaluateRef
 from knowrl.evaluate.scoring import score_items
 from knowrl.evaluate.summary import effect_summary
@@ -247,7 +247,7 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
             "generation": {k: run.settings[k] for k in ("max_new_tokens", "samples", "temperature", "top_p")},
             "metrics": metrics,
         }
-    summary = effect_summary(comparison)
+    summary = training_caveat(grpo) + effect_summary(comparison)
     identities = {label: model.identity for label, model in models.items()}
     styles = {label: prompt_style(cfg, label) for label in models}
     roles: dict[str, Any] = {f"judge:{run.bench.key}": run.judge for run in runs}

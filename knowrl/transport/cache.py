@@ -131,8 +131,9 @@ def payload_key(backend: str, model: str, payload: Any) -> str:
 @contextlib.contextmanager
 def deferred_writes(caches: Iterable[LLMCache | None], *, in_background: bool = False) -> Iterator[None]:
     """Inside the block, what `cached_many` computes for these caches is written when the block ends (also when it
-    raises: the replies are good), by the background writer when `in_background` (after raising what an earlier
-    background write failed with). A block inside another one for the same cache leaves the writing to the outer."""
+    raises: the replies are good), by the background writer when `in_background` (the block first waits for the
+    earlier background writes and raises what one failed with). A block inside another one for the same cache
+    leaves the writing to the outer."""
     unique = {id(cache): cache for cache in caches if cache is not None}
     if in_background:
         # The previous step's write has long committed when a training step lies between (this costs nothing

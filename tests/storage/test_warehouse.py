@@ -19,6 +19,7 @@ from storage.datasets import DatasetTables, LoadRecord
 from storage.knowledge import KnowledgeTables
 from storage.llm_cache import LLMCache
 from storage.schema import LATEST_VERSION, MIGRATIONS, ducklake_statement
+from storage.warehouse import is_conflict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -269,3 +270,16 @@ def test_concurrent_writers_in_one_process_are_retried_not_failed(tmp_path: Path
     assert errors == []
     assert cache.count() == 15 + 3 * 15
     assert _count(warehouse, "llm_cache") == 60  # no duplicate of a shared key
+
+
+def test_a_postgres_serialization_failure_is_a_conflict_to_retry() -> None:
+    # What DuckLake on PostgreSQL raised when two processes migrated the lake at once (tests/storage/test_lake.py's
+    # two writers, seen once): a generic duckdb.Error, to be retried like DuckDB's own conflicts.
+    lost = duckdb.Error(
+        'Failed to insert config option in DuckLake: Failed to execute query "UPDATE ..." : ERROR:  could not '
+        "serialize access due to concurrent update"
+    )
+    assert is_conflict(lost)
+    assert is_conflict(duckdb.TransactionException("TransactionContext Error: Catalog write-write conflict"))
+    assert not is_conflict(duckdb.Error("Parser Error: syntax error at or near SELEC"))
+    assert not is_conflict(duckdb.TransactionException("TransactionContext Error: cannot commit: read only"))

@@ -268,3 +268,27 @@ def test_sampled_runs_truncations_and_prompt_styles_are_reported(ctx, tiny_model
     with ctx.warehouse.connect() as con:
         rows = dict(con.execute("SELECT benchmark, count(*) FROM eval_items GROUP BY benchmark").fetchall())
     assert rows == {"simpleqa": 4 * 2, "aime": 5 * 3 * 2}  # items x samples x (base style, trained style)
+
+
+def test_the_result_line_says_when_grpo_was_stopped_by_its_health_limits() -> None:
+    from types import SimpleNamespace
+
+    from knowrl.evaluate.report import markdown_report, training_caveat
+    from knowrl.train.result import HealthStop
+
+    stop = HealthStop(
+        monitor="abstention_rate",
+        step=12,
+        first_step=10,
+        stopped_at=12,
+        value=0.97,
+        reason="abstention_rate 0.97 > 0.9 for 3 logged steps (10-12)",
+        checkpoint="checkpoint-10",
+        on_trip="warn",
+    )
+    caveat = training_caveat(SimpleNamespace(stopped=stop))
+    assert caveat.startswith("the GRPO model is from a run that stopped at step 12 by grpo.health: abstention_rate")
+    assert "on_trip=warn" in caveat
+    assert training_caveat(SimpleNamespace(stopped=None)) == ""
+    report = markdown_report({}, {"grpo": "artifact:x"}, caveat + "GRPO answers wrongly less often.")
+    assert "**Result:** the GRPO model is from a run that stopped" in report
