@@ -18,7 +18,7 @@ Both shapes keep what a restart of the Prefect server must not lose and let in o
   answer without it;
 - an automation marks a flow run Crashed when its heartbeats (every `HEARTBEAT_S`, set for the workers) stop for
   `CRASH_AFTER_S`: a worker or machine that died leaves no run "Running" for ever, and the crash releases the
-  deployment's concurrency slot.
+  deployment's concurrency slot (knowrl_cli/automations.py).
 
 Every process is started detached (it outlives this command) with its log and PID under `<KNOWRL_HOME>/stack/`, and
 stopped by that PID. Children are started with SIGINT at its default even when this command was started with it
@@ -48,6 +48,7 @@ import typer
 
 from knowrl.errors import KnowrlError
 from knowrl.registry import REGISTRY
+from knowrl_cli.automations import HEARTBEAT_S, ZOMBIE_AUTOMATION, ZOMBIE_AUTOMATION_SPEC
 from knowrl_cli.server_api import answers
 from storage import Paths
 
@@ -67,9 +68,6 @@ AUTH_FILE = "api-auth"  # user:secret of the server's basic auth (0600)
 SERVER_ENV = "server.env"  # the server's own settings (its database URL, the auth): `knowrl stack server` reuses them
 SERVER_STATE = "server.json"  # where the server answers (no secret)
 LEASE_STORAGE = "prefect.server.concurrency.lease_storage.filesystem"
-HEARTBEAT_S = 30  # flow runs' heartbeats (Prefect's minimum; its default is 180)
-CRASH_AFTER_S = 3 * HEARTBEAT_S  # three missed heartbeats: the run's process is gone
-ZOMBIE_AUTOMATION = "knowrl-crash-unresponsive-flow-runs"
 # Stop order: workers first (they hold flow runs), then the server, then what the server and workers write to.
 STOP_ORDER = (
     ("worker-gpu", signal.SIGTERM),
@@ -211,37 +209,6 @@ def _start_server(api_url: str, timeout: float) -> float:
             raise StackError(f"server not healthy after {timeout}s; see {directory / 'server.log'}")
         time.sleep(0.5)
     return time.monotonic() - started
-
-
-# Marks a flow run Crashed once its heartbeats stop (Prefect's documented zombie-run automation): a worker or machine
-# that died otherwise leaves its flow run Running for ever, holding its deployment's concurrency slot.
-ZOMBIE_AUTOMATION_SPEC = {
-    "name": ZOMBIE_AUTOMATION,
-    "description": f"A flow run with no heartbeat for {CRASH_AFTER_S} s is Crashed (its process is gone).",
-    "trigger": {
-        "type": "event",
-        "posture": "Proactive",
-        "after": ["prefect.flow-run.heartbeat"],
-        "expect": [
-            "prefect.flow-run.heartbeat",
-            "prefect.flow-run.Completed",
-            "prefect.flow-run.Failed",
-            "prefect.flow-run.Cancelled",
-            "prefect.flow-run.Crashed",
-        ],
-        "match": {"prefect.resource.id": ["prefect.flow-run.*"]},
-        "for_each": ["prefect.resource.id"],
-        "threshold": 1,
-        "within": CRASH_AFTER_S,
-    },
-    "actions": [
-        {
-            "type": "change-flow-run-state",
-            "state": "CRASHED",
-            "message": f"no heartbeat for {CRASH_AFTER_S} s: the flow run's process, worker or machine is gone",
-        }
-    ],
-}
 
 
 def _deploy(env: dict[str, str]) -> None:

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from knowrl.errors import KnowrlError
-from knowrl_cli import stack
+from knowrl_cli import automations, stack
 
 
 def test_a_failed_step_is_a_stack_error_naming_the_step() -> None:
@@ -60,8 +60,8 @@ def test_the_api_secret_is_generated_once_private_and_env_wins(tmp_path, monkeyp
 def test_the_zombie_automation_is_valid_for_prefect() -> None:
     from prefect.events.schemas.automations import AutomationCore
 
-    automation = AutomationCore.model_validate(stack.ZOMBIE_AUTOMATION_SPEC)
-    assert automation.trigger.within.total_seconds() == stack.CRASH_AFTER_S == 3 * stack.HEARTBEAT_S
+    automation = AutomationCore.model_validate(automations.ZOMBIE_AUTOMATION_SPEC)
+    assert automation.trigger.within.total_seconds() == automations.CRASH_AFTER_S == 3 * automations.HEARTBEAT_S
 
 
 def test_the_readme_shows_the_automation_the_stack_creates() -> None:
@@ -71,8 +71,8 @@ def test_the_readme_shows_the_automation_the_stack_creates() -> None:
     from tests.conftest import REPO_ROOT
 
     readme = (REPO_ROOT / "README.md").read_text()
-    block = readme.split(f"```yaml\nname: {stack.ZOMBIE_AUTOMATION}\n", 1)[1].split("```", 1)[0]
-    assert yaml.safe_load(f"name: {stack.ZOMBIE_AUTOMATION}\n{block}") == stack.ZOMBIE_AUTOMATION_SPEC
+    block = readme.split(f"```yaml\nname: {automations.ZOMBIE_AUTOMATION}\n", 1)[1].split("```", 1)[0]
+    assert yaml.safe_load(f"name: {automations.ZOMBIE_AUTOMATION}\n{block}") == automations.ZOMBIE_AUTOMATION_SPEC
 
 
 class _FakeServer:
