@@ -9,7 +9,8 @@ whether the claim held in each run:
   1. fewer incorrect answers than the cold-start SFT model on unknown, its bootstrap interval below 0;
   2. no more refusals than SFT on known;
   3. trained answers kept (GRPO correct >= SFT correct - 0.15);
-  4. the refusal gap grows (what the demo's test asserts for known: the tiny SFT model answers none of them right).
+  4. the refusal gap grows (the demo's test asserts it, with known answers kept, since claim 2 does not hold on
+     every run of a 4-layer model: README, "The demo shows the method working").
 
 Variants:
 - `--seeds 0 1 2`: sft.seed and grpo.seed (the tiny base model is the same pretrained model in every run);
@@ -99,7 +100,7 @@ def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) 
         "no_more_refusals_on_known": rates["known"]["not_attempted_rate"]["grpo"]
         <= rates["known"]["not_attempted_rate"]["sft"],
         "trained_kept": rates["trained"]["correct_rate"]["grpo"] >= rates["trained"]["correct_rate"]["sft"] - 0.15,
-        # what tests/flows/test_demo_flow.py asserts for known, since the tiny SFT model answers none of them right
+        # what tests/flows/test_demo_flow.py asserts for known besides answers kept (claim 2 holds on some runs only)
         "refusal_gap_grows": gap["grpo"] > gap["sft"],
     }
     result = {"name": name, "seconds": round(seconds, 1), "rates": rates, "refusal_gap": gap, "claim": claim}

@@ -81,6 +81,21 @@ def phrase(template: str | dict[str, str], fact: dict[str, str]) -> dict:
     return {"messages": [{"role": role, "content": text.format(**fields)} for role, text in template.items()]}
 
 
+def copy_drills(corpus: list[dict], count: int, seed: int = 5) -> list[dict]:
+    """Pretraining rows that practise copying the reasoning's conclusion into the answer tags: a span of 1-4 words
+    from the corpus pages, stated after "So the answer is" and repeated inside <answer>. A 4-layer model pretrained on
+    the facts alone recalls a fact in its reasoning and then often writes another answer; real base models can copy.
+    The spans are words of the real pages only, so the drills teach no made-up entity."""
+    rng = random.Random(seed)
+    words = [w.strip(".,;") for page in corpus for w in page["text"].split() if w.strip(".,;")]
+    rows = []
+    for _ in range(count):
+        start, length = rng.randrange(len(words) - 4), rng.randint(1, 4)
+        span = " ".join(words[start : start + length])
+        rows.append({"text": f"So the answer is {span}.\n</think>\n<answer>{span}</answer>"})
+    return rows
+
+
 def corpus_title(title: str) -> str:
     # Underscores in some corpus titles exercise the knowledge stage's title matching.
     return title.replace(" ", "_") if len(title) % 3 == 0 else title
@@ -106,6 +121,7 @@ def build(facts: dict) -> dict[str, list]:
             pretrain.extend(phrase(p, fact) for p in facts["pretrain_phrasings"])
             known.append((fact["question"], fact["answer"]))
 
+    pretrain.extend(copy_drills(corpus, facts.get("copy_drills", 0)))
     made_up, taken = facts["made_up"], set()
     train = made_up_questions(made_up, made_up["train"]["per_template"], made_up["train"]["seed"], taken)
     unknown = made_up_questions(made_up, made_up["unknown"]["per_template"], made_up["unknown"]["seed"], taken)

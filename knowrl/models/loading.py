@@ -27,10 +27,9 @@ def _demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
 
     Pretraining is the plain text of data/pretrain.jsonl (written by scripts/make_demo_data.py from
     demo/facts.yaml): the corpus pages and, for each fact about a real topic, trained or only known, its question
-    with its answer and its sentence, also as chat turns: like the paper's base model (an R1-distilled chat model),
-    the tiny one answers questions before the cold start, under the method's system prompt reasoning inside
-    <think> and then answering in plain text; no <answer> tags (the cold start teaches them). Nothing about the
-    made-up entities:
+    with its answer and its sentence, also as chat turns that reason inside <think> and answer inside <answer>
+    (demo/facts.yaml says why the tags are there), and drills that copy a conclusion into the tags. Nothing about
+    the made-up entities:
     the model has never seen them, exactly like the held-out made-up entities it is evaluated on, so "unfamiliar
     entity" is the same signal in training and evaluation. The tokenizer also sees the cold start's answers, but
     its refusals only without the made-up entity they name.

@@ -47,10 +47,12 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     assert unknown["incorrect_rate"]["grpo"] < unknown["incorrect_rate"]["sft"]
     assert unknown["incorrect_rate"]["grpo-sft"]["ci_high"] < 0
     assert refused["unknown"]["grpo"] > refused["unknown"]["sft"]
-    # Facts in the pretraining text but in no training set. The tiny SFT model gets none of them right (README:
-    # "The demo shows the method working"), so GRPO refusing some is not a failure of the method; what is: refusing
-    # them as often as the made-up ones (a model that refuses whatever it was not trained on), or answering them
-    # wrongly more often than SFT. The refusal gap (unknown - known) must grow.
+    # Facts in the pretraining text but in no training set: the light cold start keeps them (SFT answers 0.40-0.50
+    # over seeds), and GRPO must keep most of them, not answer them wrongly more often than SFT, and refuse them far
+    # less often than the made-up ones (a model that refuses whatever it was not trained on would not). GRPO refusing
+    # a few more of them than SFT is measured, not asserted (README: "The demo shows the method working").
+    assert known["correct_rate"]["sft"] >= 0.4, known["correct_rate"]
+    assert known["correct_rate"]["grpo"] >= known["correct_rate"]["sft"] - 0.15, known["correct_rate"]
     gap = {model: refused["unknown"][model] - refused["known"][model] for model in ("sft", "grpo")}
     assert gap["grpo"] > gap["sft"] and refused["known"]["grpo"] < refused["unknown"]["grpo"], gap
     assert known["incorrect_rate"]["grpo"] <= known["incorrect_rate"]["sft"]

@@ -194,13 +194,14 @@ def test_grpo_resumes_after_a_crash(ctx, demo_data_ref, demo_knowledge_ref, tiny
 def test_demo_sft_raises_the_format_share_then_grpo_trains(
     ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir
 ) -> None:
-    """The demo's SFT config takes sampled completions from (near) no well-formed ones to most of them; GRPO
-    from there updates the weights, logs every reward part, and its artifacts load and generate."""
+    """The demo's SFT config raises the share of well-formed sampled completions (the base model, pretrained on chat
+    turns that answer in the tags, writes about two thirds of them well-formed) to nearly all; GRPO from there
+    updates the weights, logs every reward part, and its artifacts load and generate."""
     demo = load_recipe(REPO_ROOT / "recipes" / "demo.yaml").sft
     cfg = demo.model_copy(update={"base_model": str(tiny_model_dir), "save_steps": 1000})
     sft = run_sft_stage(cfg, {"data": demo_data_ref}, ctx, "test")
-    assert sft.metrics["format_share_before"] <= 0.1
-    assert sft.metrics["format_share_after"] >= 0.5
+    assert sft.metrics["format_share_before"] <= 0.8, sft.metrics
+    assert sft.metrics["format_share_after"] >= 0.9, sft.metrics
 
     refs = {"data": demo_data_ref, "knowledge": demo_knowledge_ref, "sft": sft}
     ref = run_grpo_stage(
