@@ -5,7 +5,8 @@ sets: `unknown` (made-up entities nobody can know), `known` (facts in the tiny m
 neither the RL nor the cold-start set) and `trained` (the RL set's real questions). Per set and model it reports the
 rates as mean and spread (min..max) over the runs, the refusal gap (refusal rate on unknown minus on known: a model
 that refuses what it cannot know, not what it was not taught, has a large gap and few refusals on known), and
-whether the claim held in each run:
+where GRPO's known refusals come from (of the known questions SFT answered right, wrong, or refused, how many GRPO
+refuses: KnowRL should turn wrong answers into refusals, not right ones), and whether the claim held in each run:
   1. fewer incorrect answers than the cold-start SFT model on unknown, its bootstrap interval below 0;
   2. no more refusals than SFT on known;
   3. trained answers kept (GRPO correct >= SFT correct - 0.15);
@@ -75,6 +76,26 @@ def _comparison(home: Path) -> dict:
     return json.loads(rows[0][0])["comparison"]
 
 
+GROUPS = {"correct": "right", "incorrect": "wrong", "not_attempted": "refused"}
+
+
+def known_refusals(moves: dict[str, int]) -> dict[str, int]:
+    """Where GRPO's refusals on the known set come from, from evaluate's per-answer grade moves (SFT -> GRPO): of the
+    known questions SFT answered right, answered wrong, or refused, how many GRPO refuses. KnowRL should turn wrong
+    answers into refusals; a right answer turned into a refusal is a refusal of what the model knew."""
+    counts = {f"sft_{group}{tail}": 0 for group in GROUPS.values() for tail in ("", "_grpo_refused")}
+    for key, n in moves.items():
+        before, after = key.split("->")
+        group = GROUPS.get(before, "wrong")  # an ungraded SFT answer counts with the wrong ones
+        counts[f"sft_{group}"] += n
+        counts[f"sft_{group}_grpo_refused"] += n if after == "not_attempted" else 0
+    return counts
+
+
+def _refusal_sources(moves: dict[str, int]) -> str:
+    return ", ".join(f"{moves[f'sft_{g}_grpo_refused']}/{moves[f'sft_{g}']} SFT {g}" for g in GROUPS.values())
+
+
 def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) -> dict:
     """One demo run; the pretrained tiny base model is copied from an earlier run's home (it never changes)."""
     if models_from is not None and (models_from / "models").is_dir():
@@ -103,7 +124,9 @@ def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) 
         # what tests/flows/test_demo_flow.py asserts for known besides answers kept (claim 2 holds on some runs only)
         "refusal_gap_grows": gap["grpo"] > gap["sft"],
     }
+    moves = known_refusals(comparison["known"]["moves"]["grpo-sft"])
     result = {"name": name, "seconds": round(seconds, 1), "rates": rates, "refusal_gap": gap, "claim": claim}
+    result["known_refusals"] = moves
     result["unknown_incorrect_diff_ci"] = [unknown_ci["ci_low"], unknown_ci["ci_high"]]
     print(
         f"{name:<14} {seconds:5.0f}s  "
@@ -114,6 +137,7 @@ def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) 
             for s in SETS
         )
         + f"  gap sft {gap['sft']:+.2f} grpo {gap['grpo']:+.2f}  "
+        + f"known refused by GRPO: {_refusal_sources(moves)}  "
         + " ".join(f"{part}={held}" for part, held in claim.items()),
         flush=True,
     )
@@ -130,6 +154,9 @@ def summarise(runs: list[dict]) -> dict:
         s: {r: {m: _spread([run["rates"][s][r][m] for run in runs]) for m in MODELS} for r in RATES} for s in SETS
     }
     summary["refusal_gap"] = {m: _spread([run["refusal_gap"][m] for run in runs]) for m in MODELS}
+    summary["known_refusals"] = {
+        key: sum(run["known_refusals"][key] for run in runs) for key in runs[0]["known_refusals"]
+    }
     summary["claim_held"] = {
         part: f"{sum(run['claim'][part] for run in runs)}/{len(runs)}" for part in runs[0]["claim"]
     }
@@ -185,6 +212,8 @@ def main() -> None:
         print(f"{s:<8} {cells}")
     gap = summary["refusal_gap"]
     print(f"refusal gap (unknown - known): sft {gap['sft']['mean']:+.2f}, grpo {gap['grpo']['mean']:+.2f}")
+    moves = summary["known_refusals"]
+    print(f"known answers GRPO refuses, all runs: {_refusal_sources(moves)}")
     print("claim held: " + ", ".join(f"{part} {held}" for part, held in summary["claim_held"].items()))
     print(json.dumps({"reward": args.reward, "runs": runs, "summary": summary}))
 

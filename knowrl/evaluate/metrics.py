@@ -73,6 +73,20 @@ def benchmark_metrics(kind: str, items: list[dict[str, Any]]) -> dict[str, float
     return metrics
 
 
+def grade_moves(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, int]:
+    """How each answer's grade moved from one model to the other, items paired by id (a sampled item per sample):
+    `{"correct->not_attempted": 2}` counts two answers the first model got right that the second refuses. KnowRL
+    intends incorrect -> not_attempted; correct -> not_attempted is refusing what the model knew. A grade the judge
+    could not give counts as `ungraded`."""
+    first = {item["item_id"]: item["grade"] or "ungraded" for item in before}
+    moves: dict[str, int] = {}
+    for item in after:
+        if item["item_id"] in first:
+            key = f"{first[item['item_id']]}->{item['grade'] or 'ungraded'}"
+            moves[key] = moves.get(key, 0) + 1
+    return dict(sorted(moves.items()))
+
+
 def base_item_id(item_id: str) -> str:
     """The item a stored generation answers (a sampled one is stored as `<item id>#<sample>`)."""
     return item_id.split("#", 1)[0]

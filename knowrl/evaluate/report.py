@@ -87,6 +87,18 @@ def markdown_report(
                 f"| {bench} | {metric} | {_value(row, 'base')} | {_value(row, 'sft')} | {_value(row, 'grpo')} | "
                 f"{_diff(row['grpo-sft'])} | {_diff(row['grpo-base'])} | {_diff(row['sft-base'])} |"
             )
+    moved = {bench: entry["moves"]["grpo-sft"] for bench, entry in comparison.items() if "moves" in entry}
+    if moved:
+        lines += [
+            "",
+            "## Answers that changed grade from SFT to GRPO",
+            "",
+            "Same question, same sample. KnowRL intends wrong answers to become refusals (`incorrect -> "
+            "not_attempted`); a right answer that becomes a refusal (`correct -> not_attempted`) is a refusal of what "
+            "the model knew.",
+            "",
+            *(f"- {bench}: {_moves(counts)}" for bench, counts in moved.items()),
+        ]
     if usage:
         lines += [
             "",
@@ -101,6 +113,19 @@ def markdown_report(
             for u in usage
         ]
     return "\n".join(lines) + "\n"
+
+
+def _moves(counts: dict[str, int]) -> str:
+    """The changed grades, and of how many answers each first grade was: 'correct -> not_attempted 1 (of 10)'."""
+    totals: dict[str, int] = {}
+    for key, n in counts.items():
+        totals[key.split("->")[0]] = totals.get(key.split("->")[0], 0) + n
+    changed = [
+        f"{key.replace('->', ' -> ')} {n} (of {totals[key.split('->')[0]]})"
+        for key, n in counts.items()
+        if key.split("->")[0] != key.split("->")[1]
+    ]
+    return ", ".join(changed) or "none"
 
 
 def grade_chart(comparison: dict[str, dict[str, Any]], path: Path) -> Path:

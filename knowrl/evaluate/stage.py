@@ -18,7 +18,7 @@ from knowrl.evaluate.benchmarks import Benchmark, load_benchmark
 from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
 from knowrl.evaluate.factscore import FactCheck
 from knowrl.evaluate.generation import Generator
-from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, per_item_values, sample_runs
+from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, grade_moves, per_item_values, sample_runs
 from knowrl.evaluate.report import grade_chart, markdown_report, training_caveat
 from knowrl.evaluate.result import EvaluateRef
 from knowrl.evaluate.scoring import score_items
@@ -247,6 +247,9 @@ def run_evaluate_stage(cfg: EvaluateConfig, refs: dict[str, Any], ctx: StageCont
             "generation": {k: run.settings[k] for k in ("max_new_tokens", "samples", "temperature", "top_p")},
             "metrics": metrics,
         }
+        if kind == "qa":  # graded answers: which SFT answers GRPO turned into refusals, right ones or wrong ones
+            per_model = results[run.bench.key]
+            comparison[run.bench.key]["moves"] = {"grpo-sft": grade_moves(per_model["sft"], per_model["grpo"])}
     summary = training_caveat(grpo) + effect_summary(comparison)
     identities = {label: model.identity for label, model in models.items()}
     styles = {label: prompt_style(cfg, label) for label in models}

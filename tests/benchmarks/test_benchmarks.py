@@ -112,4 +112,7 @@ def test_demo_claim_benchmark_smoke_reports_every_set_per_run() -> None:
             "trained_kept",
             "refusal_gap_grows",
         }
+        moves = run["known_refusals"]  # every known question is counted once, as SFT answered it
+        assert moves["sft_right"] + moves["sft_wrong"] + moves["sft_refused"] == 20, moves
+        assert all(moves[f"sft_{g}_grpo_refused"] <= moves[f"sft_{g}"] for g in ("right", "wrong", "refused")), moves
     assert figures["summary"]["claim_held"]["trained_kept"].endswith("/1")

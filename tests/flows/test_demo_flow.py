@@ -53,6 +53,10 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     # a few more of them than SFT is measured, not asserted (README: "The demo shows the method working").
     assert known["correct_rate"]["sft"] >= 0.4, known["correct_rate"]
     assert known["correct_rate"]["grpo"] >= known["correct_rate"]["sft"] - 0.15, known["correct_rate"]
+    # Answer by answer: GRPO refuses at most a fifth of the known questions SFT answered right.
+    moves = comparison["known"]["moves"]["grpo-sft"]
+    right = sum(n for key, n in moves.items() if key.startswith("correct->"))
+    assert moves.get("correct->not_attempted", 0) <= 0.2 * right, moves
     gap = {model: refused["unknown"][model] - refused["known"][model] for model in ("sft", "grpo")}
     assert gap["grpo"] > gap["sft"] and refused["known"]["grpo"] < refused["unknown"]["grpo"], gap
     assert known["incorrect_rate"]["grpo"] <= known["incorrect_rate"]["sft"]

@@ -165,7 +165,7 @@ def test_scientific_notation_without_a_dot_is_a_number_in_files_and_overrides(tm
     # text ("'<=' not supported between 'float' and 'str'" after SFT's data loading).
     recipe_file = tmp_path / "r.yaml"
     recipe_file.write_text(
-        (resources.recipes_dir() / "demo.yaml").read_text().replace("learning_rate: 5.0e-3", "learning_rate: 5e-3")
+        (resources.recipes_dir() / "demo.yaml").read_text().replace("learning_rate: 1.0e-3", "learning_rate: 5e-3")
     )
     recipe = load_recipe(recipe_file, ["grpo.learning_rate=1e-4", "grpo.hub_model_id='1e5'"])
     assert recipe.sft.option("learning_rate") == 5e-3

@@ -9,7 +9,7 @@ import pytest
 from knowrl.config.backends import JudgeConfig
 from knowrl.evaluate.benchmarks import NO_COMMENT, BenchmarkError, EvalItem, load_benchmark
 from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
-from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, qa_metrics
+from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, grade_moves, qa_metrics
 from knowrl.evaluate.scoring import boxed_content, extract_integer, extract_letter, score_items
 from knowrl.evaluate.stage import run_evaluate_stage
 from knowrl.judges import CallStats, build_judge
@@ -161,6 +161,30 @@ def test_metric_arithmetic_by_hand() -> None:
     assert bootstrap_diff([1, 0], [1, 0], samples=100, seed=0) == (0.0, 0.0, 0.0)
 
 
+def test_grade_moves_pair_answers_by_item_and_sample() -> None:
+    sft = [
+        {"item_id": "a", "grade": "correct"},
+        {"item_id": "b", "grade": "incorrect"},
+        {"item_id": "c#0", "grade": "correct"},
+        {"item_id": "c#1", "grade": "incorrect"},
+        {"item_id": "d", "grade": None},
+    ]
+    grpo = [  # another order: pairing is by id, not position; "e" has no SFT answer
+        {"item_id": "c#1", "grade": "not_attempted"},
+        {"item_id": "c#0", "grade": "correct"},
+        {"item_id": "b", "grade": "not_attempted"},
+        {"item_id": "a", "grade": "not_attempted"},
+        {"item_id": "d", "grade": "correct"},
+        {"item_id": "e", "grade": "correct"},
+    ]
+    assert grade_moves(sft, grpo) == {
+        "correct->correct": 1,
+        "correct->not_attempted": 1,
+        "incorrect->not_attempted": 2,
+        "ungraded->correct": 1,
+    }
+
+
 def test_gate_directions_are_explicit() -> None:
     row = lambda base, grpo: {"base": base, "sft": base, "grpo": grpo}  # noqa: E731
     comparison = {
@@ -203,8 +227,13 @@ def test_evaluate_stage_compares_three_models_stores_and_reports(ctx, tiny_model
     row = ref.comparison["simpleqa"]["metrics"]["incorrect_rate"]
     assert {row["base"], row["sft"], row["grpo"]} == {row["base"]}  # one model on three sides
     assert row["grpo-sft"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    # One model on both trained sides: every answer keeps its grade, and only QA benchmarks count moves.
+    moves = ref.comparison["simpleqa"]["moves"]["grpo-sft"]
+    assert sum(moves.values()) == 4 and all(k.split("->")[0] == k.split("->")[1] for k in moves), moves
+    assert "moves" not in ref.comparison["gpqa"]
     report = Path(ref.report_path).read_text()
     assert "| simpleqa | incorrect_rate |" in report and "GRPO - SFT" in report and ref.summary in report
+    assert "- simpleqa: none" in report  # no answer changed grade
     assert "simpleqa: incorrect" in ref.summary and "no fewer wrong answers than SFT" in ref.summary
     assert Path(ref.chart_path).stat().st_size > 1000
     with ctx.warehouse.connect() as con:
