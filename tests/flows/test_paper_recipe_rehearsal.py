@@ -33,7 +33,7 @@ from knowrl.registry import load_recipe
 from knowrl.train.settings import hardware_adjustments
 from storage import Paths, open_warehouse
 from storage.llm_usage import LLMUsage
-from tests.support import hub_server
+from tests.support import hub_clients, hub_server
 from tests.support.hub_layouts import PAPER_REPOS, knowledge_pages, knowrl_rows, register
 from tests.support.openai_server import Script, ScriptedOpenAIServer, knowrl_responder
 from tests.support.tiny_deberta_nli import build_tiny_deberta_nli
@@ -41,7 +41,7 @@ from tests.support.tiny_r1 import build_tiny_r1
 from tests.support.tiny_sentence_encoder import build_tiny_sentence_encoder
 
 pytestmark = pytest.mark.slow
-local_hub = hub_server.local_hub
+local_hub = hub_clients.local_hub
 
 ROWS = 8  # of each KnowRL training file
 QUOTA = 10  # the judge endpoint's requests per minute: the run makes about 15 calls, so it waits once

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import hub_server
+from tests.support import hub_clients
+from tests.support.hub_clients import point_clients_at
 from tests.support.hub_layouts import (
     AIME_ROWS,
     GPQA_COLUMNS,
@@ -21,9 +22,9 @@ from tests.support.hub_layouts import (
     knowrl_rows,
     register,
 )
-from tests.support.hub_server import LocalHubServer, point_clients_at
+from tests.support.hub_server import LocalHubServer
 
-local_hub = hub_server.local_hub  # the fixture, usable in this module
+local_hub = hub_clients.local_hub  # the fixture, usable in this module
 
 TOKEN = "hf_local_test_token"
 

@@ -17,7 +17,7 @@ from knowrl.judges.base import Grade
 from knowrl.publish.gate import GateConfigError, check_gate
 from knowrl.train.result import SFTRef
 from tests.conftest import DEMO, SHARED_DATA
-from tests.support import hub_server
+from tests.support import hub_clients
 from tests.support.hub_layouts import register
 from tests.support.refs import made_up_ref
 
@@ -252,7 +252,7 @@ def test_hub_benchmark_keeps_the_real_loading_path(tmp_path: Path, hub_offline: 
         load_benchmark(spec, tmp_path)
 
 
-local_hub = hub_server.local_hub  # the fixture: a local Hub with both clients pointed at it
+local_hub = hub_clients.local_hub  # the fixture: a local Hub with both clients pointed at it
 
 
 def test_every_configuration_of_a_hub_benchmark_is_read(local_hub, tmp_path: Path) -> None:

@@ -18,12 +18,12 @@ from knowrl.evaluate.scoring import score_items
 from knowrl.evaluate.stage import run_evaluate_stage
 from knowrl.judges import build_extractor, build_judge, build_verifier
 from knowrl.train.result import SFTRef
-from tests.support import hub_server
+from tests.support import hub_clients
 from tests.support.hub_layouts import register
 from tests.support.refs import made_up_ref
 
 FLEMING = "Penicillin was discovered by Alexander Fleming. Alexander Fleming discovered penicillin in 1928."
-local_hub = hub_server.local_hub  # the fixture: a local Hub with both clients pointed at it
+local_hub = hub_clients.local_hub  # the fixture: a local Hub with both clients pointed at it
 
 
 class PageStore:

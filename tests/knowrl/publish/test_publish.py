@@ -16,12 +16,12 @@ from knowrl.publish.gate import GateConfigError, GateRefused, check_gate
 from knowrl.publish.stage import run_publish_stage
 from knowrl.registry import REGISTRY, load_recipe
 from tests.conftest import REPO_ROOT
-from tests.support import hub_server
+from tests.support import hub_clients
 from tests.support.hub_server import HUB_DEFAULT_GITATTRIBUTES, LocalHubServer
 from tests.support.refs import dataset_part, made_up_ref
 
 TOKEN = "hf_test_token_that_must_never_be_written_123"
-local_hub = hub_server.local_hub  # the fixture: a local Hub with huggingface_hub pointed at it (no token, no Xet)
+local_hub = hub_clients.local_hub  # the fixture: a local Hub with huggingface_hub pointed at it (no token, no Xet)
 
 
 def _row(base: float, sft: float, grpo: float) -> dict:
