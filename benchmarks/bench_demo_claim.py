@@ -11,7 +11,13 @@ refuses: KnowRL should turn wrong answers into refusals, not right ones), and wh
   2. no more refusals than SFT on known;
   3. trained answers kept (GRPO correct >= SFT correct - 0.15);
   4. the refusal gap grows (the demo's test asserts it, with known answers kept, since claim 2 does not hold on
-     every run of a 4-layer model: README, "The demo shows the method working").
+     every run of a 4-layer model: README, "The demo shows the method working");
+  5. refusing is selective: of the known questions SFT answered right, GRPO refuses at most half the share it refuses
+     of the unknown questions SFT answered wrong (the demo's test asserts it).
+
+`--pass-rate-k 8` also asks each run's SFT model every known question 8 times as GRPO samples (temperature 0.7, the
+reward's judge) and splits GRPO's known refusals by that pass rate at 2/3: below it, KnowRL's reward (2 right,
+1 refused, -1 wrong) pays more for refusing than for answering, so refusing there is what the reward asks for.
 
 Variants:
 - `--seeds 0 1 2`: sft.seed and grpo.seed (the tiny base model is the same pretrained model in every run);
@@ -20,7 +26,7 @@ Variants:
 - `--reward knowrl|truthfulness|binary_rar`: the GRPO reward besides format (KnowRL's combined reward, TruthRL's
   ternary reward, or Binary RAR's), to compare rewards on the same three sets.
 
-    .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --perturbed
+    .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --perturbed --pass-rate-k 8
     .venv/bin/python benchmarks/bench_demo_claim.py --seeds 0 1 2 --reward truthfulness
     .venv/bin/python benchmarks/bench_demo_claim.py --smoke --perturbed   # CI: 2 short runs
 
@@ -92,11 +98,71 @@ def known_refusals(moves: dict[str, int]) -> dict[str, int]:
     return counts
 
 
+def _refused_share(bench: dict, grade: str) -> float:
+    """Of one set's answers SFT graded `grade`, the share GRPO refuses."""
+    moves = bench["moves"]["grpo-sft"]
+    before = sum(n for key, n in moves.items() if key.startswith(f"{grade}->"))
+    return moves.get(f"{grade}->not_attempted", 0) / before if before else 0.0
+
+
 def _refusal_sources(moves: dict[str, int]) -> str:
     return ", ".join(f"{moves[f'sft_{g}_grpo_refused']}/{moves[f'sft_{g}']} SFT {g}" for g in GROUPS.values())
 
 
-def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) -> dict:
+# KnowRL's correctness reward (knowrl/rewards/arithmetic.py): 2 right, 1 refused, -1 + factuality wrong. Answering
+# beats refusing in expectation only when the model is right more often than this (2p - (1 - p) > 1, factuality 0).
+ANSWER_PAYS_ABOVE = 2 / 3
+
+
+def _stored_grades(home: Path, artifact_id: str, benchmark: str) -> dict[str, str]:
+    """Evaluate's stored grade per question of one benchmark for one trained model (greedy, the stricter judge)."""
+    from knowrl.hashing import stable_hash
+
+    with Warehouse(Paths(home).warehouse).connect() as con:
+        rows = con.execute(
+            "SELECT question, grade FROM eval_items WHERE model_id = ? AND benchmark = ?",
+            [stable_hash(f"artifact:{artifact_id}"), benchmark],
+        ).fetchall()
+    return {question: grade or "ungraded" for question, grade in rows}
+
+
+def _stage_ref(home: Path, stage: str) -> dict:
+    with Warehouse(Paths(home).warehouse).connect() as con:
+        rows = con.execute(
+            "SELECT ref FROM stage_runs WHERE stage = ? ORDER BY finished_at DESC LIMIT 1", [stage]
+        ).fetchall()
+    return json.loads(rows[0][0])
+
+
+def known_pass_rates(home: Path, k: int) -> dict[str, int]:
+    """Why GRPO refuses a known question: the SFT model's pass rate on each known question when sampled as GRPO samples
+    (k answers at the recipe's temperature 0.7, graded by the reward's rules judge), split at ANSWER_PAYS_ABOVE, and
+    how many of each side GRPO refuses at evaluation. Refusals of questions the SFT model gets right less than 2/3 of
+    the time are what KnowRL's reward pays for; refusals above it would be refusing what the model knows."""
+    import csv
+
+    from knowrl.config.backends import JudgeConfig
+    from knowrl.curate.config import CurateConfig
+    from knowrl.curate.stage import sample_and_grade
+    from knowrl.judges import build_judge
+
+    with (ROOT / "demo" / "eval" / "known.csv").open() as handle:
+        known = [(row["problem"], row["answer"]) for row in csv.DictReader(handle)]
+    rows = [{"row_id": str(n), "question": q, "answers": [a]} for n, (q, a) in enumerate(known)]
+    cfg = CurateConfig(enabled=True, k=k, temperature=0.7, max_new_tokens=64, batch_size=32)
+    sft = _stage_ref(home, "sft")
+    judge = build_judge(JudgeConfig(backend="rules"))  # the reward's judge: what GRPO was paid by
+    sampled, _ = sample_and_grade(cfg, Path(sft["model_path"]), rows, judge, lambda *_: None)
+    grpo = _stored_grades(home, _stage_ref(home, "grpo")["artifact_id"], "known")
+    counts = {f"{side}{tail}": 0 for side in ("sft_sure", "sft_unsure") for tail in ("", "_grpo_refused")}
+    for row in sampled:
+        side = "sft_sure" if row["correct"] / row["samples"] >= ANSWER_PAYS_ABOVE else "sft_unsure"
+        counts[side] += 1
+        counts[f"{side}_grpo_refused"] += grpo.get(row["question"]) == "not_attempted"
+    return counts
+
+
+def _run(name: str, home: Path, overrides: list[str], models_from: Path | None, pass_k: int = 0) -> dict:
     """One demo run; the pretrained tiny base model is copied from an earlier run's home (it never changes)."""
     if models_from is not None and (models_from / "models").is_dir():
         shutil.copytree(models_from / "models", home / "models", dirs_exist_ok=True)
@@ -123,10 +189,14 @@ def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) 
         "trained_kept": rates["trained"]["correct_rate"]["grpo"] >= rates["trained"]["correct_rate"]["sft"] - 0.15,
         # what tests/flows/test_demo_flow.py asserts for known besides answers kept (claim 2 holds on some runs only)
         "refusal_gap_grows": gap["grpo"] > gap["sft"],
+        "refuses_unknown_not_known": _refused_share(comparison["known"], "correct")
+        <= 0.5 * _refused_share(comparison["unknown"], "incorrect"),
     }
     moves = known_refusals(comparison["known"]["moves"]["grpo-sft"])
     result = {"name": name, "seconds": round(seconds, 1), "rates": rates, "refusal_gap": gap, "claim": claim}
     result["known_refusals"] = moves
+    if pass_k:
+        result["known_by_sft_pass_rate"] = known_pass_rates(home, pass_k)
     result["unknown_incorrect_diff_ci"] = [unknown_ci["ci_low"], unknown_ci["ci_high"]]
     print(
         f"{name:<14} {seconds:5.0f}s  "
@@ -141,7 +211,17 @@ def _run(name: str, home: Path, overrides: list[str], models_from: Path | None) 
         + " ".join(f"{part}={held}" for part, held in claim.items()),
         flush=True,
     )
+    if pass_k:
+        print(f"{'':<14} known refused by GRPO by SFT's sampled pass rate: {_pass_rate_sides(result)}", flush=True)
     return result
+
+
+def _pass_rate_sides(result: dict) -> str:
+    counts = result["known_by_sft_pass_rate"]
+    return ", ".join(
+        f"{counts[f'{side}_grpo_refused']}/{counts[side]} at {label} {ANSWER_PAYS_ABOVE:.2f}"
+        for side, label in (("sft_sure", ">="), ("sft_unsure", "<"))
+    )
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -157,6 +237,10 @@ def summarise(runs: list[dict]) -> dict:
     summary["known_refusals"] = {
         key: sum(run["known_refusals"][key] for run in runs) for key in runs[0]["known_refusals"]
     }
+    if "known_by_sft_pass_rate" in runs[0]:
+        summary["known_by_sft_pass_rate"] = {
+            key: sum(run["known_by_sft_pass_rate"][key] for run in runs) for key in runs[0]["known_by_sft_pass_rate"]
+        }
     summary["claim_held"] = {
         part: f"{sum(run['claim'][part] for run in runs)}/{len(runs)}" for part in runs[0]["claim"]
     }
@@ -177,6 +261,13 @@ def main() -> None:
     parser.add_argument("--reward", choices=sorted(REWARDS), default="knowrl")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra recipe override")
     parser.add_argument("--keep", type=Path, help="keep the runs' homes under this directory")
+    parser.add_argument(
+        "--pass-rate-k",
+        type=int,
+        default=0,
+        help="sample this many answers per known question from each run's SFT model and split GRPO's known refusals "
+        "by SFT's pass rate (0: off)",
+    )
     parser.add_argument("--smoke", action="store_true", help=f"one seed with {' '.join(SMOKE)} (CI: the path runs)")
     args = parser.parse_args()
     if args.smoke:
@@ -194,7 +285,7 @@ def main() -> None:
     try:
         for name, overrides in plan:
             home = root / name
-            runs.append(_run(name, home, overrides, first))
+            runs.append(_run(name, home, overrides, first, args.pass_rate_k))
             first = first or home
     finally:
         if args.keep is None:
@@ -214,6 +305,8 @@ def main() -> None:
     print(f"refusal gap (unknown - known): sft {gap['sft']['mean']:+.2f}, grpo {gap['grpo']['mean']:+.2f}")
     moves = summary["known_refusals"]
     print(f"known answers GRPO refuses, all runs: {_refusal_sources(moves)}")
+    if "known_by_sft_pass_rate" in summary:
+        print(f"known refused by GRPO by SFT's sampled pass rate, all runs: {_pass_rate_sides(summary)}")
     print("claim held: " + ", ".join(f"{part} {held}" for part, held in summary["claim_held"].items()))
     print(json.dumps({"reward": args.reward, "runs": runs, "summary": summary}))
 

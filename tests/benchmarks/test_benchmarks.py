@@ -102,7 +102,7 @@ def test_gpu_smoke_script_runs_its_path_on_cpu() -> None:
 
 @pytest.mark.slow
 def test_demo_claim_benchmark_smoke_reports_every_set_per_run() -> None:
-    figures = run_benchmark("bench_demo_claim.py", "--smoke", timeout=900)
+    figures = run_benchmark("bench_demo_claim.py", "--smoke", "--pass-rate-k", "2", timeout=900)
     assert [run["name"] for run in figures["runs"]] == ["knowrl-seed0"]
     for run in figures["runs"]:
         assert set(run["rates"]) == {"unknown", "known", "trained"}
@@ -111,8 +111,15 @@ def test_demo_claim_benchmark_smoke_reports_every_set_per_run() -> None:
             "no_more_refusals_on_known",
             "trained_kept",
             "refusal_gap_grows",
+            "refuses_unknown_not_known",
         }
         moves = run["known_refusals"]  # every known question is counted once, as SFT answered it
         assert moves["sft_right"] + moves["sft_wrong"] + moves["sft_refused"] == 20, moves
         assert all(moves[f"sft_{g}_grpo_refused"] <= moves[f"sft_{g}"] for g in ("right", "wrong", "refused")), moves
+        # The same known questions split by SFT's sampled pass rate: every one counted once, and GRPO's refusals
+        # (read back from evaluate's stored grades) are the ones evaluate's moves counted.
+        split = run["known_by_sft_pass_rate"]
+        assert split["sft_sure"] + split["sft_unsure"] == 20, split
+        refused = sum(moves[f"sft_{g}_grpo_refused"] for g in ("right", "wrong", "refused"))
+        assert split["sft_sure_grpo_refused"] + split["sft_unsure_grpo_refused"] == refused, (split, moves)
     assert figures["summary"]["claim_held"]["trained_kept"].endswith("/1")
