@@ -50,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from knowrl.evaluate.metrics import refused_share  # noqa: E402
 from storage import Paths, Warehouse  # noqa: E402
 
 SETS = ("unknown", "known", "trained")
@@ -72,14 +73,19 @@ REPHRASED = [
 ]
 
 
-def _comparison(home: Path) -> dict:
+def _stage_ref(home: Path, stage: str) -> dict:
+    """The latest run's result of one stage in a home."""
     with Warehouse(Paths(home).warehouse).connect() as con:
         rows = con.execute(
-            "SELECT ref FROM stage_runs WHERE stage = 'evaluate' ORDER BY finished_at DESC LIMIT 1"
+            "SELECT ref FROM stage_runs WHERE stage = ? ORDER BY finished_at DESC LIMIT 1", [stage]
         ).fetchall()
     if not rows:
-        raise RuntimeError(f"no evaluate run in {home}")
-    return json.loads(rows[0][0])["comparison"]
+        raise RuntimeError(f"no {stage} run in {home}")
+    return json.loads(rows[0][0])
+
+
+def _comparison(home: Path) -> dict:
+    return _stage_ref(home, "evaluate")["comparison"]
 
 
 GROUPS = {"correct": "right", "incorrect": "wrong", "not_attempted": "refused"}
@@ -96,13 +102,6 @@ def known_refusals(moves: dict[str, int]) -> dict[str, int]:
         counts[f"sft_{group}"] += n
         counts[f"sft_{group}_grpo_refused"] += n if after == "not_attempted" else 0
     return counts
-
-
-def _refused_share(bench: dict, grade: str) -> float:
-    """Of one set's answers SFT graded `grade`, the share GRPO refuses."""
-    moves = bench["moves"]["grpo-sft"]
-    before = sum(n for key, n in moves.items() if key.startswith(f"{grade}->"))
-    return moves.get(f"{grade}->not_attempted", 0) / before if before else 0.0
 
 
 def _refusal_sources(moves: dict[str, int]) -> str:
@@ -126,14 +125,6 @@ def _stored_grades(home: Path, artifact_id: str, benchmark: str) -> dict[str, st
     return {question: grade or "ungraded" for question, grade in rows}
 
 
-def _stage_ref(home: Path, stage: str) -> dict:
-    with Warehouse(Paths(home).warehouse).connect() as con:
-        rows = con.execute(
-            "SELECT ref FROM stage_runs WHERE stage = ? ORDER BY finished_at DESC LIMIT 1", [stage]
-        ).fetchall()
-    return json.loads(rows[0][0])
-
-
 def known_pass_rates(home: Path, k: int) -> dict[str, int]:
     """Why GRPO refuses a known question: the SFT model's pass rate on each known question when sampled as GRPO samples
     (k answers at the recipe's temperature 0.7, graded by the reward's rules judge), split at ANSWER_PAYS_ABOVE, and
@@ -155,6 +146,7 @@ def known_pass_rates(home: Path, k: int) -> dict[str, int]:
     sampled, _ = sample_and_grade(cfg, Path(sft["model_path"]), rows, judge, lambda *_: None)
     grpo = _stored_grades(home, _stage_ref(home, "grpo")["artifact_id"], "known")
     counts = {f"{side}{tail}": 0 for side in ("sft_sure", "sft_unsure") for tail in ("", "_grpo_refused")}
+    counts["grpo_graded"] = sum(row["question"] in grpo for row in sampled)  # evaluate's grades found for them
     for row in sampled:
         side = "sft_sure" if row["correct"] / row["samples"] >= ANSWER_PAYS_ABOVE else "sft_unsure"
         counts[side] += 1
@@ -189,8 +181,8 @@ def _run(name: str, home: Path, overrides: list[str], models_from: Path | None, 
         "trained_kept": rates["trained"]["correct_rate"]["grpo"] >= rates["trained"]["correct_rate"]["sft"] - 0.15,
         # what tests/flows/test_demo_flow.py asserts for known besides answers kept (claim 2 holds on some runs only)
         "refusal_gap_grows": gap["grpo"] > gap["sft"],
-        "refuses_unknown_not_known": _refused_share(comparison["known"], "correct")
-        <= 0.5 * _refused_share(comparison["unknown"], "incorrect"),
+        "refuses_unknown_not_known": refused_share(comparison["known"]["moves"]["grpo-sft"], "correct")
+        <= 0.5 * refused_share(comparison["unknown"]["moves"]["grpo-sft"], "incorrect"),
     }
     moves = known_refusals(comparison["known"]["moves"]["grpo-sft"])
     result = {"name": name, "seconds": round(seconds, 1), "rates": rates, "refusal_gap": gap, "claim": claim}

@@ -87,6 +87,14 @@ def grade_moves(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> di
     return dict(sorted(moves.items()))
 
 
+def refused_share(moves: dict[str, int], grade: str) -> float:
+    """Of the answers the first model graded `grade`, the share the second refuses, from `grade_moves`' counts (0 when
+    the first model gave no answer that grade). KnowRL should refuse more of the first model's wrong answers where the
+    question cannot be known than of its right ones where it can."""
+    before = sum(n for key, n in moves.items() if key.startswith(f"{grade}->"))
+    return moves.get(f"{grade}->not_attempted", 0) / before if before else 0.0
+
+
 def base_item_id(item_id: str) -> str:
     """The item a stored generation answers (a sampled one is stored as `<item id>#<sample>`)."""
     return item_id.split("#", 1)[0]

@@ -119,7 +119,7 @@ def test_demo_claim_benchmark_smoke_reports_every_set_per_run() -> None:
         # The same known questions split by SFT's sampled pass rate: every one counted once, and GRPO's refusals
         # (read back from evaluate's stored grades) are the ones evaluate's moves counted.
         split = run["known_by_sft_pass_rate"]
-        assert split["sft_sure"] + split["sft_unsure"] == 20, split
+        assert split["sft_sure"] + split["sft_unsure"] == 20 and split["grpo_graded"] == 20, split
         refused = sum(moves[f"sft_{g}_grpo_refused"] for g in ("right", "wrong", "refused"))
         assert split["sft_sure_grpo_refused"] + split["sft_unsure_grpo_refused"] == refused, (split, moves)
     assert figures["summary"]["claim_held"]["trained_kept"].endswith("/1")

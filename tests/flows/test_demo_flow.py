@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from knowrl.evaluate.metrics import refused_share
 from knowrl.registry import REGISTRY
 from knowrl_cli.main import app
 from storage import Paths, Warehouse
@@ -26,12 +27,6 @@ def _comparison() -> dict:
     with Warehouse(Paths.from_env().warehouse).connect() as con:
         ref = con.execute("SELECT ref FROM stage_runs WHERE stage = 'evaluate' ORDER BY finished_at LIMIT 1")
         return json.loads(ref.fetchall()[0][0])["comparison"]
-
-
-def _turned_into_refusals(moves: dict[str, int], grade: str) -> float:
-    """Of the answers SFT graded `grade`, the share GRPO refuses (evaluate's per-answer grade moves)."""
-    before = sum(n for key, n in moves.items() if key.startswith(f"{grade}->"))
-    return moves.get(f"{grade}->not_attempted", 0) / before if before else 0.0
 
 
 def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: Path, tmp_path: Path) -> None:
@@ -65,8 +60,8 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     # Answer by answer: GRPO refuses what it cannot know, not what it knew. The share of SFT's right known answers it
     # turns into refusals is at most half the share of SFT's wrong unknown answers it turns into refusals.
     known_moves, unknown_moves = (comparison[name]["moves"]["grpo-sft"] for name in ("known", "unknown"))
-    known_right = _turned_into_refusals(known_moves, "correct")
-    unknown_wrong = _turned_into_refusals(unknown_moves, "incorrect")
+    known_right = refused_share(known_moves, "correct")
+    unknown_wrong = refused_share(unknown_moves, "incorrect")
     assert known_right <= 0.5 * unknown_wrong, (known_moves, unknown_moves)
     gap = {model: refused["unknown"][model] - refused["known"][model] for model in ("sft", "grpo")}
     assert gap["grpo"] > gap["sft"] and refused["known"]["grpo"] < refused["unknown"]["grpo"], gap

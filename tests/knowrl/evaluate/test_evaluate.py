@@ -9,7 +9,7 @@ import pytest
 from knowrl.config.backends import JudgeConfig
 from knowrl.evaluate.benchmarks import NO_COMMENT, BenchmarkError, EvalItem, load_benchmark
 from knowrl.evaluate.config import BenchmarkSpec, EvaluateConfig
-from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, grade_moves, qa_metrics
+from knowrl.evaluate.metrics import benchmark_metrics, bootstrap_diff, grade_moves, qa_metrics, refused_share
 from knowrl.evaluate.scoring import boxed_content, extract_integer, extract_letter, score_items
 from knowrl.evaluate.stage import run_evaluate_stage
 from knowrl.judges import CallStats, build_judge
@@ -183,6 +183,14 @@ def test_grade_moves_pair_answers_by_item_and_sample() -> None:
         "incorrect->not_attempted": 2,
         "ungraded->correct": 1,
     }
+
+
+def test_refused_share_counts_only_answers_of_that_grade_before() -> None:
+    moves = {"correct->correct": 3, "correct->not_attempted": 1}
+    moves |= {"incorrect->not_attempted": 2, "incorrect->correct": 2}
+    assert refused_share(moves, "correct") == 0.25
+    assert refused_share(moves, "incorrect") == 0.5
+    assert refused_share(moves, "not_attempted") == 0.0  # no such answer before: nothing to refuse
 
 
 def test_gate_directions_are_explicit() -> None:
