@@ -122,6 +122,12 @@ def build(facts: dict) -> dict[str, list]:
             known.append((fact["question"], fact["answer"]))
 
     pretrain.extend(copy_drills(corpus, facts.get("copy_drills", 0)))
+    # Further passes over the untrained facts' phrasings, after the drills: the base model must be sure of what it
+    # "knows" (demo/facts.yaml untrained_phrasing_repeats says what was measured).
+    for _ in range(facts.get("untrained_phrasing_repeats", 1) - 1):
+        for topic in facts["topics"].values():
+            for fact in topic.get("untrained", []):
+                pretrain.extend(phrase(p, fact) for p in facts["pretrain_phrasings"])
     made_up, taken = facts["made_up"], set()
     train = made_up_questions(made_up, made_up["train"]["per_template"], made_up["train"]["seed"], taken)
     unknown = made_up_questions(made_up, made_up["unknown"]["per_template"], made_up["unknown"]["seed"], taken)

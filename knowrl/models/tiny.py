@@ -42,8 +42,10 @@ def chatml(messages: list[dict[str, str]]) -> str:
 
 EMBED_INIT_STD = 0.1
 # Known questions the base model answers (greedy, exact; of 20), pretrained on the tagged chat turns before the copy
-# drills were added: 5 at 300 steps, 13 at 600, 13 at 1000; 12 at 600 with the drills (34 s on 2 cores).
-PRETRAIN_STEPS = 600
+# drills were added: 5 at 300 steps, 13 at 600, 13 at 1000; 12 at 600 with the drills (34 s on 2 cores). Greedy
+# right is not sure: sampled 8 times (temperature 0.7) it was right >= 2/3 of the time on 4/20 at 600 steps, 4 at 1200,
+# and 13 at 1200 with the known facts' phrasings repeated 3 times (demo/facts.yaml; build ~110 s on 2 cores).
+PRETRAIN_STEPS = 1200
 TINY_SHAPE = {
     "hidden_size": 128,
     "intermediate_size": 384,
@@ -80,7 +82,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Tokenizer:
 
 
 def build_tiny_model(
-    out_dir: Path, texts: list[str], pretrain_texts: list[str] | None = None, vocab_size: int = 1024, seed: int = 0
+    out_dir: Path,
+    texts: list[str],
+    pretrain_texts: list[str] | None = None,
+    vocab_size: int = 1024,
+    seed: int = 0,
+    pretrain_steps: int = PRETRAIN_STEPS,
 ) -> Path:
     """Write a Qwen2 model (random, then briefly pretrained on `pretrain_texts`) + tokenizer + chat template."""
     import torch
@@ -121,7 +128,7 @@ def build_tiny_model(
     model.generation_config.eos_token_id = config.eos_token_id
     model.generation_config.pad_token_id = config.pad_token_id
     if pretrain_texts:
-        pretrain(model, fast, pretrain_texts, seed=seed)
+        pretrain(model, fast, pretrain_texts, steps=pretrain_steps, seed=seed)
     model.save_pretrained(out_dir)
     return out_dir
 

@@ -48,15 +48,15 @@ def test_demo_shows_the_method_then_status_then_schedule(prefect_harness, home: 
     assert unknown["incorrect_rate"]["grpo"] < unknown["incorrect_rate"]["sft"]
     assert unknown["incorrect_rate"]["grpo-sft"]["ci_high"] < 0
     assert refused["unknown"]["grpo"] > refused["unknown"]["sft"]
-    # Facts in the pretraining text but in no training set: the light cold start keeps them (SFT answers 0.40-0.60
-    # over seeds and machines), and GRPO must keep most of them and refuse them far less often than the made-up ones
-    # (a model that refuses whatever it was not trained on would not). Each run is one draw: a machine with other
-    # float kernels trains another trajectory, as another seed does, so the bounds are the ones that held over seeds
-    # and machines with a question to spare (GRPO's known correct fell by at most 0.15 = 3 of 20: README, "The demo
-    # shows the method working", benchmarks/bench_demo_claim.py); GRPO refusing two or three more known questions than
-    # SFT is measured there, not asserted.
-    assert known["correct_rate"]["sft"] >= 0.4, known["correct_rate"]
-    assert known["correct_rate"]["grpo"] >= known["correct_rate"]["sft"] - 0.2, known["correct_rate"]
+    # Facts in the pretraining text but in no training set: the base model is sure of them and the light cold start
+    # keeps them (SFT answers all 20 over seeds), and GRPO must keep them and refuse them no more than SFT does (a
+    # model that refuses whatever it was not trained on would refuse them). Each run is one draw: a machine with other
+    # float kernels trains another trajectory, as another seed does, so the bounds are the measured ones with a
+    # question to spare: GRPO refused one known question more than SFT in 2 of 4 runs, none in the others (README,
+    # "The demo shows the method working", benchmarks/bench_demo_claim.py).
+    assert known["correct_rate"]["sft"] >= 0.8, known["correct_rate"]
+    assert known["correct_rate"]["grpo"] >= known["correct_rate"]["sft"] - 0.1, known["correct_rate"]
+    assert refused["known"]["grpo"] <= refused["known"]["sft"] + 0.1, refused["known"]
     # Answer by answer: GRPO refuses what it cannot know, not what it knew. The share of SFT's right known answers it
     # turns into refusals is at most half the share of SFT's wrong unknown answers it turns into refusals.
     known_moves, unknown_moves = (comparison[name]["moves"]["grpo-sft"] for name in ("known", "unknown"))

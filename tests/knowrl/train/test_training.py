@@ -120,8 +120,12 @@ def assert_generates_as_trained(base: str, merged: str, adapter: str) -> None:
     written = _generates(merged)
     assert written.strip(), "the merged model wrote nothing"
     assert written == _generates(base, adapter), "the merged weights do not generate as base + adapter"
+    # Relative: the demo's base already fits the cold start closely (NLL ~0.10: pretrained on the same facts); 6 SFT
+    # steps lowered it by 3.4%, an untrained adapter by nothing.
     trained, untrained = _coldstart_nll(merged), _coldstart_nll(base)
-    assert trained < untrained - 0.01, f"the model fits the cold start no better than the base model: {trained:.4f}"
+    assert trained < 0.99 * untrained, (
+        f"the model fits the cold start no better than the base model: {trained:.4f} vs {untrained:.4f}"
+    )
 
 
 def _weights_differ(a: str, b: str) -> bool:
@@ -191,16 +195,31 @@ def test_grpo_resumes_after_a_crash(ctx, demo_data_ref, demo_knowledge_ref, tiny
     assert ref.metrics["resumed_from"] == "checkpoint-2" and ref.metrics["steps"] == 4
 
 
-def test_demo_sft_raises_the_format_share_then_grpo_trains(
-    ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir
+def _plain_text_base(out: Path) -> Path:
+    """The demo's tiny model pretrained (300 steps) on its plain-text rows only: none of the chat turns and drills
+    that answer in the tags, so it has never seen the answer format."""
+    from knowrl import resources
+    from knowrl.models.loading import _demo_model_texts
+    from knowrl.models.tiny import build_tiny_model
+
+    texts, pretrain = _demo_model_texts(resources.demo_dir() / "data")
+    plain = [text for text in pretrain if "<think>" not in text and "<answer>" not in text]
+    return build_tiny_model(out, texts, plain, pretrain_steps=300)
+
+
+def test_demo_sft_teaches_the_format_then_grpo_trains(
+    ctx, demo_data_ref, demo_knowledge_ref, tiny_model_dir, tmp_path: Path
 ) -> None:
-    """The demo's SFT config raises the share of well-formed sampled completions (the base model, pretrained on chat
-    turns that answer in the tags, writes about two thirds of them well-formed) to nearly all; GRPO from there
-    updates the weights, logs every reward part, and its artifacts load and generate."""
+    """The demo's SFT config teaches the answer format to a base that never saw it (share of well-formed sampled
+    completions 0.00 -> 0.31-0.56 over 3 base seeds) and keeps it on the demo's base, which pretraining on chat turns
+    in the tags already taught (0.875 before); GRPO from there updates the weights, logs every reward part, and its
+    artifacts load and generate."""
     demo = load_recipe(REPO_ROOT / "recipes" / "demo.yaml").sft
+    plain = demo.model_copy(update={"base_model": str(_plain_text_base(tmp_path / "plain")), "save_steps": 1000})
+    taught = run_sft_stage(plain, {"data": demo_data_ref}, ctx, "test").metrics
+    assert taught["format_share_before"] <= 0.1 and taught["format_share_after"] >= 0.2, taught
     cfg = demo.model_copy(update={"base_model": str(tiny_model_dir), "save_steps": 1000})
     sft = run_sft_stage(cfg, {"data": demo_data_ref}, ctx, "test")
-    assert sft.metrics["format_share_before"] <= 0.8, sft.metrics
     assert sft.metrics["format_share_after"] >= 0.9, sft.metrics
 
     refs = {"data": demo_data_ref, "knowledge": demo_knowledge_ref, "sft": sft}
