@@ -103,7 +103,7 @@ def corpus_title(title: str) -> str:
 
 def build(facts: dict) -> dict[str, list]:
     """Every output's rows, from the facts."""
-    rl, coldstart, corpus, pretrain, trained, known = [], [], [], [], [], []
+    rl, coldstart, corpus, pretrain, trained, known, known_phrased = [], [], [], [], [], [], []
     for title, topic in facts["topics"].items():
         qa, untrained = topic["qa"], topic.get("untrained", [])
         sentences = topic["background"] + [f["support"] for f in qa] + [f["support"] for f in untrained]
@@ -118,16 +118,15 @@ def build(facts: dict) -> dict[str, list]:
             coldstart.append(_conversation(len(coldstart), question, think_answer(think, answer)))
             trained.append((question, answer))
         for fact in untrained:
-            pretrain.extend(phrase(p, fact) for p in facts["pretrain_phrasings"])
+            phrased = [phrase(p, fact) for p in facts["pretrain_phrasings"]]
+            pretrain.extend(phrased)
+            known_phrased.extend(phrased)
             known.append((fact["question"], fact["answer"]))
 
     pretrain.extend(copy_drills(corpus, facts.get("copy_drills", 0)))
     # Further passes over the untrained facts' phrasings, after the drills: the base model must be sure of what it
     # "knows" (demo/facts.yaml untrained_phrasing_repeats says what was measured).
-    for _ in range(facts.get("untrained_phrasing_repeats", 1) - 1):
-        for topic in facts["topics"].values():
-            for fact in topic.get("untrained", []):
-                pretrain.extend(phrase(p, fact) for p in facts["pretrain_phrasings"])
+    pretrain.extend(known_phrased * (facts.get("untrained_phrasing_repeats", 1) - 1))
     made_up, taken = facts["made_up"], set()
     train = made_up_questions(made_up, made_up["train"]["per_template"], made_up["train"]["seed"], taken)
     unknown = made_up_questions(made_up, made_up["unknown"]["per_template"], made_up["unknown"]["seed"], taken)

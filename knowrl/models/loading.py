@@ -14,7 +14,7 @@ from knowrl.method.prompts import REFUSAL
 from knowrl.models.tiny import EMBED_INIT_STD, PRETRAIN_STEPS, TINY_SHAPE, build_tiny_model, chatml
 
 BUILTIN_TINY = "builtin:tiny-qwen2"
-# The cold start's refusal reasoning, without the made-up entity it names (see _demo_model_texts).
+# The cold start's refusal reasoning, without the made-up entity it names (see demo_model_texts).
 REFUSAL_REASONING = "I have no reliable knowledge of this topic, so I should not guess."
 
 
@@ -22,7 +22,7 @@ class ModelSourceError(InputError):
     """A model reference is neither a local model folder, a Hub id, nor a known builtin."""
 
 
-def _demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
+def demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
     """(tokenizer texts, pretraining texts) of the demo's tiny model.
 
     Pretraining is the plain text of data/pretrain.jsonl (written by scripts/make_demo_data.py from
@@ -51,7 +51,7 @@ def _demo_model_texts(data: Path) -> tuple[list[str], list[str]]:
 
 
 def _build_builtin(models_dir: Path) -> Path:
-    texts, pretrain = _demo_model_texts(resources.demo_dir() / "data")
+    texts, pretrain = demo_model_texts(resources.demo_dir() / "data")
     key = stable_hash([TINY_SHAPE, EMBED_INIT_STD, PRETRAIN_STEPS, texts, pretrain], 12)
     target = models_dir / f"tiny-qwen2-{key}"
     if (target / "config.json").exists():

@@ -199,10 +199,10 @@ def _plain_text_base(out: Path) -> Path:
     """The demo's tiny model pretrained (300 steps) on its plain-text rows only: none of the chat turns and drills
     that answer in the tags, so it has never seen the answer format."""
     from knowrl import resources
-    from knowrl.models.loading import _demo_model_texts
+    from knowrl.models.loading import demo_model_texts
     from knowrl.models.tiny import build_tiny_model
 
-    texts, pretrain = _demo_model_texts(resources.demo_dir() / "data")
+    texts, pretrain = demo_model_texts(resources.demo_dir() / "data")
     plain = [text for text in pretrain if "<think>" not in text and "<answer>" not in text]
     return build_tiny_model(out, texts, plain, pretrain_steps=300)
 
